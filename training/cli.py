@@ -1,0 +1,86 @@
+"""Command line: `shelfcast-train train --data train.csv` (see --help)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from training.config import DataConfig, TrainConfig
+from training.data import SalesDataError, parse_id_range
+
+DEFAULT_DATA = Path("../shared/data/store_item_demand/train.csv")
+VARIANT_UNITS = {"lstm64": 64, "lstm32": 32, "lstm16": 16}
+
+
+def _ids(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(parse_id_range(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shelfcast-train", description="Train, compress and export shelfcast forecasters."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser(
+        "train", help="train one LSTM variant over several seeds and publish the best to models/"
+    )
+    train.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("SHELFCAST_DATA", DEFAULT_DATA)),
+        help="sales CSV (date,store,item,sales); default $SHELFCAST_DATA or %(default)s",
+    )
+    train.add_argument("--stores", type=_ids, default=DataConfig.stores, help="store ids, e.g. 1-5 (default)")
+    train.add_argument("--items", type=_ids, default=DataConfig.items, help="item ids, e.g. 1-10 (default)")
+    train.add_argument("--variant", choices=sorted(VARIANT_UNITS), default="lstm64")
+    train.add_argument("--runs", type=int, default=3, help="seeds to train; the best on validation is published")
+    train.add_argument("--seed", type=int, default=0, help="first seed (runs use seed, seed+1, ...)")
+    train.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    train.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    train.add_argument("--patience", type=int, default=TrainConfig.patience)
+    train.add_argument("--models-dir", type=Path, default=Path("models"))
+    train.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from training.pipeline import train_variant  # TensorFlow loads only after the arguments are checked
+
+    if args.runs < 1:
+        print("error: --runs must be at least 1", file=sys.stderr)
+        return 2
+    data = DataConfig(path=args.data, stores=args.stores, items=args.items)
+    config = TrainConfig(
+        units=VARIANT_UNITS[args.variant],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        seed=args.seed,
+        verbose=0 if args.quiet else 2,
+    )
+    try:
+        meta = train_variant(args.variant, data, config, args.runs, args.models_dir)
+    except SalesDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    mape = meta["metrics"]["mape"]
+    print(
+        f"{args.variant}: test MAPE {mape['mean']:.2f}% ± {mape['std']:.2f} over {args.runs} run(s); "
+        f"published {args.models_dir / meta['file']} ({meta['size']['file_bytes']} bytes)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

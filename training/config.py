@@ -1,0 +1,30 @@
+"""Run settings, importable without TensorFlow so the CLI can validate arguments first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+WINDOW = 14
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: Path
+    stores: tuple[int, ...] = (1, 2, 3, 4, 5)
+    items: tuple[int, ...] = tuple(range(1, 11))
+    window: int = WINDOW
+    train_fraction: float = 0.8
+    validation_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    units: int = 64
+    epochs: int = 60
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    patience: int = 6
+    dropout: float = 0.2
+    seed: int = 0
+    verbose: int = 2

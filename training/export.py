@@ -1,0 +1,123 @@
+"""Export a Keras forecaster to a self-contained ONNX file with a native LSTM op.
+
+tf2onnx's `from_keras` does not work with Keras 3 (onnx/tensorflow-onnx#2329), so the model is
+traced through a `tf.function` with an explicit signature. tf2onnx then builds the LSTM's zero
+initial states at run time (Shape/Slice/Concat/Expand); ONNX's LSTM defaults them to zero
+anyway, so `strip_zero_initial_states` removes that plumbing and the file gets smaller and faster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+INPUT_NAME = "history"
+OUTPUT_NAME = "forecast"
+OPSET = 18
+
+
+def keras_to_onnx(model: keras.Model) -> onnx.ModelProto:
+    import tensorflow as tf
+    import tf2onnx
+
+    window = int(model.inputs[0].shape[1])
+    signature = [tf.TensorSpec((None, window, 1), tf.float32, name=INPUT_NAME)]
+    traced = tf.function(lambda history: model(history, training=False), input_signature=signature)
+    proto, _ = tf2onnx.convert.from_function(traced, input_signature=signature, opset=OPSET)
+    return proto
+
+
+def _constant_value(graph: onnx.GraphProto, name: str) -> np.ndarray | None:
+    for init in graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            return numpy_helper.to_array(node.attribute[0].t)
+    return None
+
+
+_SHAPE_ONLY = {"Unsqueeze", "Squeeze", "Reshape", "Cast", "Identity"}
+
+
+def _is_zero_fill(graph: onnx.GraphProto, name: str) -> bool:
+    """True if `name` is an all-zero tensor: Expand/ConstantOfShape of zero, through shape-only ops."""
+    producer = next((n for n in graph.node if name in n.output), None)
+    if producer is None:
+        value = _constant_value(graph, name)
+        return value is not None and not np.any(value)
+    if producer.op_type in _SHAPE_ONLY:
+        return _is_zero_fill(graph, producer.input[0])
+    if producer.op_type == "Expand":
+        value = _constant_value(graph, producer.input[0])
+        return value is not None and not np.any(value)
+    if producer.op_type == "ConstantOfShape":
+        value = [a.t for a in producer.attribute if a.name == "value"]
+        return not value or not np.any(numpy_helper.to_array(value[0]))
+    return False
+
+
+def strip_zero_initial_states(model: onnx.ModelProto) -> int:
+    """Drop LSTM initial_h/initial_c inputs that are all zeros (the ONNX default). Returns how many."""
+    stripped = 0
+    for node in model.graph.node:
+        if node.op_type != "LSTM":
+            continue
+        for position in (5, 6):  # initial_h, initial_c
+            if len(node.input) > position and node.input[position] and _is_zero_fill(model.graph, node.input[position]):
+                node.input[position] = ""
+                stripped += 1
+        while node.input and node.input[-1] == "":
+            node.input.pop()
+    return stripped
+
+
+def remove_dead_nodes(model: onnx.ModelProto) -> None:
+    """Remove nodes and initializers that no graph output depends on."""
+    graph = model.graph
+    needed = {o.name for o in graph.output}
+    kept: list[onnx.NodeProto] = []
+    for node in reversed(list(graph.node)):
+        if any(out in needed for out in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    kept.reverse()
+    del graph.node[:]
+    graph.node.extend(kept)
+    live = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(live)
+
+
+def rename_output(model: onnx.ModelProto, new_name: str) -> None:
+    old = model.graph.output[0].name
+    for node in model.graph.node:
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new_name
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new_name
+    model.graph.output[0].name = new_name
+
+
+def clean(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Smaller, deterministic graph with the documented input/output names; checked by onnx."""
+    strip_zero_initial_states(model)
+    remove_dead_nodes(model)
+    rename_output(model, OUTPUT_NAME)
+    model.producer_name = "shelfcast"
+    model.graph.name = "shelfcast_forecaster"
+    model.graph.doc_string = ""
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export(model: keras.Model, path: Path) -> onnx.ModelProto:
+    proto = clean(keras_to_onnx(model))
+    Path(path).write_bytes(proto.SerializeToString())
+    return proto
