@@ -1,0 +1,22 @@
+"""Service configuration, from environment variables only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+class Settings(BaseSettings):
+    """Each field is read from the upper-case environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", protected_namespaces=())
+
+    model_variant: str = Field("lstm64", min_length=1, description="variant to serve, a name listed by GET /models")
+    models_dir: Path = Field(REPO_MODELS_DIR, description="folder holding <variant>.onnx and <variant>.json")
+    ort_intra_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads inside one operator")
+    ort_inter_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads across operators")
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
