@@ -6,6 +6,7 @@ because a retailer's export is the usual source of bad data and they need to fin
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,31 +36,42 @@ class Series:
         return f"store {self.store} item {self.item}"
 
 
-def _line(index: int) -> int:
-    """CSV line number of a data row (1-based, header is line 1)."""
-    return int(index) + 2
+MAX_VALUE = 1_000_000_000  # ids and daily sales above this are data errors, and would overflow int64 casts
+
+
+def _line(label: int) -> int:
+    """CSV line number of a data row: the frame keeps pandas' row labels, which count blank lines."""
+    return int(label) + 2
 
 
 def _first_bad(mask: pd.Series) -> int | None:
-    bad = np.flatnonzero(mask.to_numpy())
-    return None if bad.size == 0 else int(bad[0])
+    """Row label of the first True in mask, or None."""
+    bad = mask[mask.to_numpy(dtype=bool)]
+    return None if bad.empty else int(bad.index[0])
 
 
 def _parse_integers(frame: pd.DataFrame, column: str, path: Path, minimum: int) -> pd.Series:
     raw = frame[column].str.strip()
     numbers = pd.to_numeric(raw, errors="coerce")
-    not_integer = numbers.isna() | (numbers != np.floor(numbers)) | ~np.isfinite(numbers)
+    not_integer = numbers.isna() | ~np.isfinite(numbers) | (numbers != np.floor(numbers))
     row = _first_bad(not_integer)
     if row is not None:
         raise SalesDataError(
-            f"{path}: line {_line(row)}: column '{column}' must be an integer, got {frame[column].iloc[row]!r}"
+            f"{path}: line {_line(row)}: column '{column}' must be an integer, got {frame[column].loc[row]!r}"
         )
-    row = _first_bad(numbers < minimum)
-    if row is not None:
-        raise SalesDataError(
-            f"{path}: line {_line(row)}: column '{column}' must be >= {minimum}, got {frame[column].iloc[row]!r}"
-        )
+    for bad, rule in ((numbers < minimum, f">= {minimum}"), (numbers > MAX_VALUE, f"<= {MAX_VALUE}")):
+        row = _first_bad(bad)
+        if row is not None:
+            raise SalesDataError(
+                f"{path}: line {_line(row)}: column '{column}' must be {rule}, got {frame[column].loc[row]!r}"
+            )
     return numbers.astype(np.int64)
+
+
+def _read_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8", errors="replace") as stream:
+        header = next(csv.reader(stream), [])
+    return [c.strip() for c in header]
 
 
 def load_sales(path: str | Path) -> pd.DataFrame:
@@ -67,19 +79,26 @@ def load_sales(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise SalesDataError(f"{path}: file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise SalesDataError(f"{path}: file is empty (expected a header: {','.join(REQUIRED_COLUMNS)})") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise SalesDataError(f"{path}: not a readable CSV file: {exc}") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    header = _read_header(path)
+    if not header:
+        raise SalesDataError(f"{path}: file is empty (expected a header: {','.join(REQUIRED_COLUMNS)})")
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
+    if repeated:
+        raise SalesDataError(f"{path}: line 1: column(s) {', '.join(repeated)} appear more than once")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise SalesDataError(
             f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}, "
-            f"found {','.join(frame.columns)}"
+            f"found {','.join(header)}"
         )
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, index_col=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        problem = " ".join(str(exc).split())
+        raise SalesDataError(f"{path}: not a readable CSV file: {problem}") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    frame = frame[list(REQUIRED_COLUMNS)]
+    frame = frame[(frame != "").any(axis=1)]  # blank lines; labels keep counting them for line numbers
     if frame.empty:
         raise SalesDataError(f"{path}: no data rows")
 
@@ -87,7 +106,7 @@ def load_sales(path: str | Path) -> pd.DataFrame:
     row = _first_bad(dates.isna())
     if row is not None:
         raise SalesDataError(
-            f"{path}: line {_line(row)}: column 'date' must be a date YYYY-MM-DD, got {frame['date'].iloc[row]!r}"
+            f"{path}: line {_line(row)}: column 'date' must be a date YYYY-MM-DD, got {frame['date'].loc[row]!r}"
         )
     typed = pd.DataFrame(
         {
@@ -100,9 +119,9 @@ def load_sales(path: str | Path) -> pd.DataFrame:
     duplicated = typed.duplicated(subset=["store", "item", "date"])
     row = _first_bad(duplicated)
     if row is not None:
-        r = typed.iloc[row]
+        r = typed.loc[row]
         raise SalesDataError(
-            f"{path}: line {_line(row)}: duplicate day {r.date:%Y-%m-%d} for store {r.store} item {r.item}"
+            f"{path}: line {_line(row)}: duplicate day {r['date']:%Y-%m-%d} for store {r['store']} item {r['item']}"
         )
     return typed
 
