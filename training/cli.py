@@ -22,6 +22,16 @@ def _ids(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shelfcast-train", description="Train, compress and export shelfcast forecasters."
@@ -39,12 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--stores", type=_ids, default=DataConfig.stores, help="store ids, e.g. 1-5 (default)")
     train.add_argument("--items", type=_ids, default=DataConfig.items, help="item ids, e.g. 1-10 (default)")
     train.add_argument("--variant", choices=sorted(VARIANT_UNITS), default="lstm64")
-    train.add_argument("--runs", type=int, default=3, help="seeds to train; the best on validation is published")
+    train.add_argument("--runs", type=_positive, default=3, help="seeds to train; the best on validation is published")
     train.add_argument("--seed", type=int, default=0, help="first seed (runs use seed, seed+1, ...)")
-    train.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    train.add_argument("--epochs", type=_positive, default=TrainConfig.epochs)
+    train.add_argument("--batch-size", type=_positive, default=TrainConfig.batch_size)
     train.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
-    train.add_argument("--patience", type=int, default=TrainConfig.patience)
+    train.add_argument("--patience", type=_positive, default=TrainConfig.patience)
     train.add_argument("--models-dir", type=Path, default=Path("models"))
     train.add_argument("--quiet", action="store_true", help="no per-epoch output")
     return parser
@@ -56,9 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from training.pipeline import train_variant  # TensorFlow loads only after the arguments are checked
 
-    if args.runs < 1:
-        print("error: --runs must be at least 1", file=sys.stderr)
-        return 2
     data = DataConfig(path=args.data, stores=args.stores, items=args.items)
     config = TrainConfig(
         units=VARIANT_UNITS[args.variant],

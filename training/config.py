@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 WINDOW = 14
+INPUT_NAME = "history"  # the artifact contract: (N, WINDOW, 1) float32 raw daily units
+OUTPUT_NAME = "forecast"  # (N, 1) float32 next-day units
 
 
 @dataclass(frozen=True)

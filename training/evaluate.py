@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from training.export import INPUT_NAME
+from training.config import INPUT_NAME
 
 
 def metrics(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:

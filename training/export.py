@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-INPUT_NAME = "history"
-OUTPUT_NAME = "forecast"
+from training.config import INPUT_NAME, OUTPUT_NAME
+
 OPSET = 18
 
 
@@ -105,11 +105,37 @@ def rename_output(model: onnx.ModelProto, new_name: str) -> None:
     model.graph.output[0].name = new_name
 
 
+def compact_names(model: onnx.ModelProto) -> None:
+    """Rename every internal tensor and node to a short name; graph input and output keep theirs.
+
+    tf2onnx's names ("lstm64_1/lstm64_core_1/dense_1/Cast/ReadVariableOp:0") are a large part of
+    a 4 KB file and mean nothing to onnxruntime.
+    """
+    graph = model.graph
+    keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {""}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for init in graph.initializer:
+        init.name = short(init.name)
+    for number, node in enumerate(graph.node):
+        node.name = f"n{number}"
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    for info in graph.value_info:
+        info.name = short(info.name)
+
+
 def clean(model: onnx.ModelProto) -> onnx.ModelProto:
     """Smaller, deterministic graph with the documented input/output names; checked by onnx."""
     strip_zero_initial_states(model)
     remove_dead_nodes(model)
     rename_output(model, OUTPUT_NAME)
+    compact_names(model)
     model.producer_name = "shelfcast"
     model.graph.name = "shelfcast_forecaster"
     model.graph.doc_string = ""

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from training.artifacts import file_sha256, library_versions, publish
-from training.config import DataConfig, TrainConfig
+from training.config import INPUT_NAME, OUTPUT_NAME, DataConfig, TrainConfig
 from training.data import load_sales, select_series
 from training.evaluate import metrics, onnx_predict
-from training.export import INPUT_NAME, OPSET, OUTPUT_NAME, export
+from training.export import OPSET, export
 from training.model import wrap_for_units
 from training.train import train_core
 from training.windows import Split, split_windows
@@ -104,7 +104,12 @@ def aggregate(runs: list[RunResult]) -> dict[str, dict[str, Any]]:
 
 def select_best(runs: list[RunResult]) -> RunResult:
     """The run with the best validation MAPE: the test period never chooses."""
-    return min(runs, key=lambda r: r.validation.get("mape", r.seed))
+
+    def score(run: RunResult) -> tuple[bool, float]:
+        mape = run.validation.get("mape", float("nan"))
+        return (bool(np.isnan(mape)), float(mape))
+
+    return min(runs, key=score)
 
 
 def train_variant(
