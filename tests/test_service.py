@@ -1,0 +1,184 @@
+"""The service as a client sees it: a real uvicorn process on loopback, real onnxruntime, committed models."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "models"
+HISTORY = [13, 11, 14, 13, 10, 12, 10, 9, 12, 9, 9, 7, 10, 12]  # store 1 item 1, 2013-01-01..14
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):  # readiness poll, not a time limit on behaviour
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited early: {process.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("service did not become ready")
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[httpx.Client]:
+    process, url = _start({})
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _run_failing(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "--port", str(_free_port())],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_forecast_answers_with_a_plausible_value(service: httpx.Client) -> None:
+    response = service.post("/forecast", json={"store": 1, "item": 1, "history": HISTORY})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["variant"] == "lstm64"
+    assert (body["store"], body["item"]) == (1, 1)
+    assert 5 <= body["forecast"] <= 20  # the window averages 10.8 units a day
+
+
+def test_forecast_uses_the_last_14_days_of_a_longer_history(service: httpx.Client) -> None:
+    longer = service.post("/forecast", json={"store": 1, "item": 1, "history": [500.0] * 30 + HISTORY}).json()
+    exact = service.post("/forecast", json={"store": 1, "item": 1, "history": HISTORY}).json()
+    assert longer["forecast"] == exact["forecast"]
+
+
+def test_unseen_high_volume_store_gets_a_forecast_of_its_own_magnitude(service: httpx.Client) -> None:
+    """Store 99 item 77 never existed in training; it sells ~150-190 a day with a weekly cycle."""
+    weekly = [150, 160, 165, 170, 180, 190, 175]
+    response = service.post("/forecast", json={"store": 99, "item": 77, "history": weekly * 2})
+    assert response.status_code == 200
+    assert 130 <= response.json()["forecast"] <= 210
+
+
+def test_forecast_tracks_the_weekly_pattern(service: httpx.Client) -> None:
+    """Shifting the window by one day moves the forecast to the next weekday's level.
+
+    A window rolled left by `shift` days ends on weekly[shift - 1], so the next day is weekly[shift].
+    """
+    weekly = np.array([30, 32, 34, 36, 40, 48, 44], dtype=float)
+    forecasts = []
+    for shift in range(7):
+        history = np.roll(np.tile(weekly, 2), -shift).tolist()
+        forecasts.append(service.post("/forecast", json={"store": 2, "item": 3, "history": history}).json()["forecast"])
+    assert np.corrcoef(forecasts, weekly)[0, 1] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("history", "field", "problem"),
+    [
+        (HISTORY[:13], ["body", "history"], "at least 14"),
+        ([*HISTORY[:13], -1], ["body", "history", 13], "greater than or equal to 0"),
+        (["12", *HISTORY[1:]], ["body", "history", 0], "valid number"),
+        ([True, *HISTORY[1:]], ["body", "history", 0], "valid number"),
+    ],
+)
+def test_bad_history_is_a_422_naming_the_field(service: httpx.Client, history, field, problem) -> None:
+    response = service.post("/forecast", json={"store": 1, "item": 1, "history": history})
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(e["loc"] == field and problem in e["msg"] for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"item": 1, "history": HISTORY}, ["body", "store"]),
+        ({"store": "one", "item": 1, "history": HISTORY}, ["body", "store"]),
+        ({"store": 1, "item": 1, "history": HISTORY, "extra": 1}, ["body", "extra"]),
+    ],
+)
+def test_bad_fields_are_a_422_naming_the_field(service: httpx.Client, body, field) -> None:
+    response = service.post("/forecast", json=body)
+    assert response.status_code == 422
+    assert any(e["loc"] == field for e in response.json()["detail"])
+
+
+def test_models_lists_the_committed_metadata(service: httpx.Client) -> None:
+    body = service.get("/models").json()
+    assert body["active"] == "lstm64"
+    on_disk = {p.stem: json.loads(p.read_text()) for p in MODELS.glob("*.json")}
+    listed = {v["variant"]: v for v in body["variants"]}
+    assert set(listed) == set(on_disk)
+    baseline = listed["lstm64"]
+    assert baseline["active"] is True
+    assert baseline["metrics"]["mape"] == on_disk["lstm64"]["metrics"]["mape"]
+    assert baseline["size"]["file_bytes"] == (MODELS / "lstm64.onnx").stat().st_size
+    assert baseline["parameters"] == 16961
+
+
+def test_serving_never_imports_tensorflow() -> None:
+    code = "import sys, app.main, app.__main__; sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_healthz(service: httpx.Client) -> None:
+    assert service.get("/healthz").json() == {"status": "ok", "variant": "lstm64"}
+
+
+def test_unknown_variant_fails_startup_listing_the_valid_names() -> None:
+    result = _run_failing({"MODEL_VARIANT": "lstm9000"})
+    assert result.returncode == 2
+    assert "MODEL_VARIANT='lstm9000'" in result.stderr
+    assert "lstm64" in result.stderr.split("valid names:")[1]
+
+
+def test_invalid_thread_setting_fails_startup_naming_the_variable() -> None:
+    result = _run_failing({"ORT_INTRA_OP_THREADS": "zero"})
+    assert result.returncode == 2
+    assert "ORT_INTRA_OP_THREADS" in result.stderr
+
+
+def test_tampered_model_fails_startup(tmp_path: Path) -> None:
+    for source in MODELS.glob("lstm64.*"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    onnx_file = tmp_path / "lstm64.onnx"
+    data = bytearray(onnx_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx_file.write_bytes(bytes(data))
+    result = _run_failing({"MODELS_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "sha256" in result.stderr
