@@ -130,12 +130,22 @@ def compact_names(model: onnx.ModelProto) -> None:
         info.name = short(info.name)
 
 
+def drop_unused_metadata(model: onnx.ModelProto) -> None:
+    """Remove opset imports no node uses (tf2onnx adds ai.onnx.ml) and converter metadata props."""
+    used = {node.domain for node in model.graph.node} | {""}
+    kept = [o for o in model.opset_import if o.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    del model.metadata_props[:]
+
+
 def clean(model: onnx.ModelProto) -> onnx.ModelProto:
     """Smaller, deterministic graph with the documented input/output names; checked by onnx."""
     strip_zero_initial_states(model)
     remove_dead_nodes(model)
     rename_output(model, OUTPUT_NAME)
     compact_names(model)
+    drop_unused_metadata(model)
     model.producer_name = "shelfcast"
     model.graph.name = "shelfcast_forecaster"
     model.graph.doc_string = ""
