@@ -32,6 +32,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("SHELFCAST_DATA", DEFAULT_DATA)),
+        help="sales CSV (date,store,item,sales); default $SHELFCAST_DATA or %(default)s",
+    )
+    parser.add_argument("--stores", type=_ids, default=DataConfig.stores, help="store ids, e.g. 1-5 (default)")
+    parser.add_argument("--items", type=_ids, default=DataConfig.items, help="item ids, e.g. 1-10 (default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shelfcast-train", description="Train, compress and export shelfcast forecasters."
@@ -57,16 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--patience", type=_positive, default=TrainConfig.patience)
     train.add_argument("--models-dir", type=Path, default=Path("models"))
     train.add_argument("--quiet", action="store_true", help="no per-epoch output")
+
+    bench = commands.add_parser(
+        "benchmark",
+        help="all variants x runs + baselines on the real data; writes models/, reports/ and the README table",
+    )
+    _data_arguments(bench)
+    bench.add_argument("--runs", type=_positive, default=3, help="seeds per variant (default 3)")
+    bench.add_argument("--seed", type=int, default=0, help="first seed")
+    bench.add_argument("--epochs", type=_positive, default=TrainConfig.epochs)
+    bench.add_argument("--finetune-epochs", type=_positive, default=15, help="max epochs of masked fine-tuning")
+    bench.add_argument("--models-dir", type=Path, default=Path("models"))
+    bench.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    bench.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose benchmark block to update")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _train(args: argparse.Namespace, data: DataConfig) -> str:
     from training.pipeline import train_variant  # TensorFlow loads only after the arguments are checked
 
-    data = DataConfig(path=args.data, stores=args.stores, items=args.items)
     config = TrainConfig(
         units=VARIANT_UNITS[args.variant],
         epochs=args.epochs,
@@ -76,16 +96,43 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         verbose=0 if args.quiet else 2,
     )
-    try:
-        meta = train_variant(args.variant, data, config, args.runs, args.models_dir)
-    except SalesDataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    meta = train_variant(args.variant, data, config, args.runs, args.models_dir)
     mape = meta["metrics"]["mape"]
-    print(
+    return (
         f"{args.variant}: test MAPE {mape['mean']:.2f}% ± {mape['std']:.2f} over {args.runs} run(s); "
         f"published {args.models_dir / meta['file']} ({meta['size']['file_bytes']} bytes)"
     )
+
+
+def _benchmark(args: argparse.Namespace, data: DataConfig) -> str:
+    from training.benchmark import BenchmarkConfig, run_benchmark
+
+    config = BenchmarkConfig(
+        data=data,
+        train=TrainConfig(epochs=args.epochs, seed=args.seed, verbose=0),
+        runs=args.runs,
+        finetune_epochs=args.finetune_epochs,
+        models_dir=args.models_dir,
+        reports_dir=args.reports_dir,
+        readme=args.readme,
+    )
+    result = run_benchmark(config)
+    return f"benchmark done in {result['seconds'] / 60:.1f} min: {args.reports_dir / 'benchmark.md'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.command == "train" else logging.WARNING  # the benchmark shows a progress bar
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
+    data = DataConfig(path=args.data, stores=args.stores, items=args.items)
+    try:
+        message = (_train if args.command == "train" else _benchmark)(args, data)
+    except SalesDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(message)
     return 0
 
 

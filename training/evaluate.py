@@ -32,14 +32,15 @@ def metrics(actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
     }
 
 
-def onnx_session(path: str | Path) -> ort.InferenceSession:
+def onnx_session(model: bytes | str | Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-def onnx_predict(path: str | Path, x: np.ndarray, batch: int = 8192) -> np.ndarray:
-    session = onnx_session(path)
+def onnx_predict(model: bytes | str | Path, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+    session = onnx_session(model)
     parts = [session.run(None, {INPUT_NAME: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
     return np.concatenate(parts)[:, 0]

@@ -1,0 +1,228 @@
+"""Turn a benchmark result into reports/benchmark.{json,md}, the size-vs-MAPE plot and the README table.
+
+Everything here reads the published metadata and measured baselines; nothing is typed in except
+the reference study's own table, which is quoted as the target to beat.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from training.artifacts import write_atomic
+
+# The study we reproduce (stores 1-5 x items 1-10, 14-day windows, 3 runs): size in KB (KiB) of
+# parameter bytes, MAPE % mean and std. Its INT8 was a float round-trip.
+REFERENCE = {
+    "lstm64": (66.25, 15.92, 0.10),
+    "lstm32": (17.13, 16.22, 0.09),
+    "lstm16": (4.57, 16.74, 0.46),
+    "pruned30": (11.99, 16.04, 0.09),
+    "pruned50": (8.56, 16.20, 0.08),
+    "pruned70": (5.14, 16.84, 0.16),
+    "int8": (4.28, 16.21, 0.22),
+}
+SIZE_AIM_BYTES = 4390  # the reference's paper size for INT8, as a real file
+README_START, README_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+LINEAR = "linear-14-lags"
+SIZE_KINDS = ("parameter_bytes", "file_bytes", "gzip_bytes")
+
+
+def variant_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    variants = result["variants"]
+    base = variants["lstm64"]["size"]
+    linear = next(b for b in result["baselines"] if b["name"] == LINEAR)["test"]["mape"]
+    rows = []
+    for name, meta in variants.items():
+        size, mape = meta["size"], meta["metrics"]["mape"]
+        reference = REFERENCE.get(name)
+        rows.append(
+            {
+                "variant": name,
+                "technique": meta["technique"],
+                "derived_from": meta.get("derived_from"),
+                "parameters": meta["parameters"],
+                "nonzero_parameters": meta["nonzero_parameters"],
+                "weight_dtype": meta["weight_dtype"],
+                "parameter_bytes": size["parameter_bytes"],
+                "file_bytes": size["file_bytes"],
+                "gzip_bytes": size["gzip_bytes"],
+                "compression_vs_lstm64": {
+                    k: base[k] / size[k] for k in ("parameter_bytes", "file_bytes", "gzip_bytes")
+                },
+                "mape_mean": mape["mean"],
+                "mape_std": mape["std"],
+                "mape_runs": mape["runs"],
+                **{f"{k}_mean": meta["metrics"][k]["mean"] for k in ("wape", "smape", "mae")},
+                "reference": None
+                if reference is None
+                else {"size_kb": reference[0], "mape": reference[1], "std": reference[2]},
+                "meets_reference": None if reference is None else mape["mean"] <= reference[1],
+                "beats_linear_baseline": mape["mean"] < linear,
+                "sha256": meta["sha256"],
+            }
+        )
+    return rows
+
+
+def pareto(points: list[tuple[str, float, float]]) -> set[str]:
+    """Names not dominated in (size, MAPE): nothing else is both no larger and no less accurate."""
+    front = set()
+    for name, size, mape in points:
+        dominated = any(s <= size and m <= mape and (s, m) != (size, mape) for _, s, m in points)
+        if not dominated:
+            front.add(name)
+    return front
+
+
+def _kib(n: float) -> str:
+    return f"{n / 1024:.2f}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    runs = len(rows[0]["mape_runs"])
+    lines = [
+        "| variant | weights | non-zero params | parameter KiB | file bytes | gzip bytes | x smaller (file) "
+        f"| MAPE % ({runs} runs) | WAPE % | sMAPE % | MAE | reference KB / MAPE % | <= reference | beats linear |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for r in rows:
+        ref = r["reference"]
+        reference = "-" if ref is None else f"{ref['size_kb']:.2f} / {ref['mape']:.2f} ± {ref['std']:.2f}"
+        meets = "-" if ref is None else ("yes" if r["meets_reference"] else "**no**")
+        lines.append(
+            f"| `{r['variant']}` | {r['weight_dtype']} | {r['nonzero_parameters']:,} | {_kib(r['parameter_bytes'])} "
+            f"| {r['file_bytes']:,} | {r['gzip_bytes']:,} | {r['compression_vs_lstm64']['file_bytes']:.1f} "
+            f"| {r['mape_mean']:.2f} ± {r['mape_std']:.2f} | {r['wape_mean']:.2f} | {r['smape_mean']:.2f} "
+            f"| {r['mae_mean']:.2f} | {reference} | {meets} | {'yes' if r['beats_linear_baseline'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def baseline_table(baselines: list[dict[str, Any]]) -> str:
+    lines = ["| baseline | what | MAPE % | WAPE % | sMAPE % | MAE |", "|---|---|---:|---:|---:|---:|"]
+    for b in baselines:
+        t = b["test"]
+        metrics = f"{t['mape']:.2f} | {t['wape']:.2f} | {t['smape']:.2f} | {t['mae']:.2f}"
+        lines.append(f"| `{b['name']}` | {b['description']} | {metrics} |")
+    return "\n".join(lines)
+
+
+def summary_lines(result: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    linear = next(b for b in result["baselines"] if b["name"] == LINEAR)["test"]["mape"]
+    beat = ", ".join(f"`{r['variant']}`" for r in rows if r["beats_linear_baseline"]) or "none"
+    lose = ", ".join(f"`{r['variant']}`" for r in rows if not r["beats_linear_baseline"]) or "none"
+    missed = [r["variant"] for r in rows if r["meets_reference"] is False]
+    at_reference = "every variant with a reference row" if not missed else "all but " + ", ".join(missed)
+    smallest = min(rows, key=lambda r: r["file_bytes"])
+    aim = "meets" if smallest["file_bytes"] <= SIZE_AIM_BYTES else "misses"
+    return [
+        f"- Variants that beat the linear 14-lag baseline ({linear:.2f}% MAPE): {beat}; that do not: {lose}.",
+        f"- At or below the reference MAPE: {at_reference}.",
+        f"- Smallest file: `{smallest['variant']}`, {smallest['file_bytes']:,} bytes on disk "
+        f"({smallest['gzip_bytes']:,} gzipped); it {aim} the aim of <= {SIZE_AIM_BYTES:,} bytes.",
+        f"- Full benchmark wall time: {result['seconds'] / 60:.1f} minutes on this machine.",
+    ]
+
+
+def plot(rows: list[dict[str, Any]], baselines: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(r["variant"], float(r["file_bytes"]), r["mape_mean"]) for r in rows]
+    front = pareto(points)
+    figure, axis = plt.subplots(figsize=(9, 5.5))
+    for r in rows:
+        on_front = r["variant"] in front
+        axis.errorbar(
+            r["file_bytes"],
+            r["mape_mean"],
+            yerr=r["mape_std"],
+            fmt="o",
+            capsize=3,
+            color="tab:red" if on_front else "tab:blue",
+            markersize=7 if on_front else 5,
+        )
+        axis.annotate(
+            r["variant"], (r["file_bytes"], r["mape_mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8
+        )
+    ordered = sorted((p for p in points if p[0] in front), key=lambda p: p[1])
+    axis.plot(
+        [p[1] for p in ordered], [p[2] for p in ordered], "--", color="tab:red", label="Pareto front (file bytes, MAPE)"
+    )
+    for b, style in zip(baselines, [":", "-.", "--", (0, (1, 3))], strict=False):
+        axis.axhline(b["test"]["mape"], linestyle=style, color="grey", linewidth=1)
+        axis.annotate(
+            f"{b['name']} {b['test']['mape']:.2f}%",
+            (axis.get_xlim()[0], b["test"]["mape"]),
+            fontsize=7,
+            color="dimgrey",
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
+    axis.axhline(15.92, color="black", linewidth=0.8, alpha=0.4)
+    axis.set_xscale("log")
+    axis.set_xlabel("ONNX file size on disk (bytes, log scale)")
+    axis.set_ylabel("test MAPE % (mean ± std over runs)")
+    axis.set_title(
+        "shelfcast: size vs accuracy (stores 1-5 x items 1-10); grey lines: baselines, black: reference LSTM-64"
+    )
+    axis.title.set_fontsize(9)
+    axis.legend(loc="upper right", fontsize=8)
+    axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=130)
+    plt.close(figure)
+
+
+def render(result: dict[str, Any]) -> tuple[str, str]:
+    """(full report markdown, README block)."""
+    rows = variant_rows(result)
+    table, baselines = markdown_table(rows), baseline_table(result["baselines"])
+    summary = "\n".join(summary_lines(result, rows))
+    data = result["data"]
+    readme = (
+        f"{table}\n\nBaselines on the same {data['windows']['test']:,} test windows:\n\n{baselines}\n\n{summary}\n\n"
+        "![size vs MAPE](reports/size_vs_mape.png)\n"
+    )
+    report = (
+        "# shelfcast compression benchmark\n\n"
+        f"Data: `{data['source']}` (sha256 `{data['source_sha256'][:16]}…`), stores {data['stores']}, items "
+        f"{data['items']}, {data['window_days']}-day windows; windows train / validation / test = "
+        f"{data['windows']['train']:,} / {data['windows']['validation']:,} / {data['windows']['test']:,}. "
+        f"Seeds {result['config']['seeds']}. Every metric comes from running the variant's `.onnx` file "
+        "through onnxruntime.\n\n"
+        "Sizes: *parameter KiB* = non-zero parameters x 4 bytes (x 1 for int8), as the reference counts; "
+        "*file bytes* = the `.onnx` on disk; *gzip bytes* = that file after gzip -9. *x smaller* is "
+        "`lstm64`'s file bytes over the variant's.\n\n"
+        f"## Variants\n\n{table}\n\n## Baselines\n\n{baselines}\n\n## Summary\n\n{summary}\n\n"
+        "![size vs MAPE](size_vs_mape.png)\n\n"
+        "Reproduce: `shelfcast-train benchmark --data ../shared/data/store_item_demand/train.csv`\n"
+    )
+    return report, readme
+
+
+def write_reports(result: dict[str, Any], reports_dir: Path, readme: Path | None) -> None:
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    rows = variant_rows(result)
+    report, block = render(result)
+    document = {
+        "seconds": result["seconds"],
+        "config": result["config"],
+        "data": result["data"],
+        "variants": rows,
+        "baselines": result["baselines"],
+    }
+    write_atomic(reports_dir / "benchmark.json", (json.dumps(document, indent=2) + "\n").encode())
+    write_atomic(reports_dir / "benchmark.md", report.encode())
+    plot(rows, result["baselines"], reports_dir / "size_vs_mape.png")
+    if readme is not None and Path(readme).is_file():
+        text = Path(readme).read_text()
+        pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+        if pattern.search(text):
+            write_atomic(Path(readme), pattern.sub(f"{README_START}\n{block}{README_END}", text).encode())
