@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app import errors
 from app.forecasting import Forecaster
+from app.limits import BodySizeLimit
 from app.registry import Registry
 from app.routers import forecast, health, models
 from app.settings import Settings
@@ -26,4 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.forecaster = forecaster
     for router in (forecast.router, models.router, health.router):
         app.include_router(router)
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -12,12 +12,27 @@ from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.settings import Settings
 
 
 class ConfigurationError(RuntimeError):
     """The service cannot start with this configuration; the message says how to fix it."""
+
+
+class VariantMetadata(BaseModel):
+    """The fields the service relies on; training writes more, and /models shows all of it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    variant: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    technique: str
+    parameters: int = Field(ge=0)
+    size: dict[str, int]
+    metrics: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -32,13 +47,24 @@ def discover(models_dir: Path) -> dict[str, Variant]:
     if not models_dir.is_dir():
         raise ConfigurationError(f"MODELS_DIR {models_dir} is not a directory")
     variants: dict[str, Variant] = {}
+    sources: dict[str, Path] = {}
     for meta_path in sorted(models_dir.glob("*.json")):
         try:
-            metadata = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"{meta_path}: unreadable metadata: {exc}") from None
-        name = metadata.get("variant", meta_path.stem)
-        variants[name] = Variant(name=name, metadata=metadata, path=models_dir / metadata.get("file", f"{name}.onnx"))
+            metadata = VariantMetadata.model_validate(json.loads(meta_path.read_bytes()))
+        except OSError as exc:
+            raise ConfigurationError(f"{meta_path}: unreadable metadata: {exc.strerror}") from None
+        except ValueError as exc:  # JSON syntax, encoding, or a pydantic ValidationError
+            problems = (
+                "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg']}" for e in exc.errors())
+                if isinstance(exc, ValidationError)
+                else str(exc)
+            )
+            raise ConfigurationError(f"{meta_path}: invalid model metadata: {problems}") from None
+        name = metadata.variant
+        if name in variants:
+            raise ConfigurationError(f"{meta_path}: variant {name!r} is already defined by {sources[name].name}")
+        sources[name] = meta_path
+        variants[name] = Variant(name=name, metadata=metadata.model_dump(), path=models_dir / metadata.file)
     if not variants:
         raise ConfigurationError(f"MODELS_DIR {models_dir} holds no model metadata (*.json)")
     return variants
@@ -46,9 +72,10 @@ def discover(models_dir: Path) -> dict[str, Variant]:
 
 def open_session(variant: Variant, settings: Settings) -> ort.InferenceSession:
     """One session per variant, shared by all requests; threads set explicitly (containers lie about cores)."""
-    if not variant.path.is_file():
-        raise ConfigurationError(f"variant {variant.name!r}: model file {variant.path} is missing")
-    data = variant.path.read_bytes()
+    try:
+        data = variant.path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"variant {variant.name!r}: cannot read {variant.path}: {exc.strerror}") from None
     expected = variant.metadata.get("sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
         raise ConfigurationError(f"variant {variant.name!r}: {variant.path} does not match the sha256 in its metadata")

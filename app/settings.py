@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -19,4 +19,17 @@ class Settings(BaseSettings):
     models_dir: Path = Field(REPO_MODELS_DIR, description="folder holding <variant>.onnx and <variant>.json")
     ort_intra_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads inside one operator")
     ort_inter_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads across operators")
-    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="any case")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies get 413 unread")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("models_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must be a folder path, not empty")
+        return value

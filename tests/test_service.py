@@ -182,3 +182,74 @@ def test_tampered_model_fails_startup(tmp_path: Path) -> None:
     result = _run_failing({"MODELS_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "sha256" in result.stderr
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_are_a_422_not_a_500(service: httpx.Client, token: str) -> None:
+    """Python's JSON accepts these tokens; the 422 must not try to echo them back."""
+    body = '{"store": 1, "item": 1, "history": [' + token + ", 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}"
+    response = service.post("/forecast", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "history", 0]
+
+
+def test_validation_errors_do_not_echo_the_input(service: httpx.Client) -> None:
+    response = service.post("/forecast", json={"store": 1, "item": 1, "history": HISTORY, "note": "x" * 100_000})
+    assert response.status_code == 422
+    assert len(response.content) < 1_000
+    assert response.json()["detail"][0]["loc"] == ["body", "note"]
+
+
+def test_oversized_body_is_a_413_before_parsing(service: httpx.Client) -> None:
+    history = ",".join(["1"] * 2_500_000)  # ~5 MB, over the 4 MiB default
+    body = '{"store": 1, "item": 1, "history": [' + history + "]}"
+    declared = service.post("/forecast", content=body, headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+    assert "larger than" in declared.json()["detail"]
+
+    def chunks():
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536].encode()
+
+    streamed = service.post("/forecast", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413  # no Content-Length: counted as it arrives
+    assert service.get("/healthz").status_code == 200
+
+
+def _copy_models(target: Path) -> None:
+    for source in MODELS.iterdir():
+        if source.suffix in {".json", ".onnx"}:
+            (target / source.name).write_bytes(source.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("other.json", "[1, 2]", "invalid model metadata"),
+        ("other.json", '{"variant": 5}', "invalid model metadata"),
+        ("other.json", "{not json", "invalid model metadata"),
+        ("copy.json", None, "already defined"),
+    ],
+)
+def test_bad_metadata_in_the_models_folder_fails_startup_clearly(tmp_path: Path, name, content, message) -> None:
+    _copy_models(tmp_path)
+    text = (MODELS / "lstm64.json").read_text() if content is None else content
+    (tmp_path / name).write_text(text)
+    result = _run_failing({"MODELS_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert message in result.stderr and name in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_models_dir_setting_is_refused() -> None:
+    result = _run_failing({"MODELS_DIR": ""})
+    assert result.returncode == 2
+    assert "MODELS_DIR" in result.stderr
+
+
+def test_invalid_port_is_refused_without_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--port", "99999"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "port" in result.stderr and "Traceback" not in result.stderr
