@@ -7,6 +7,7 @@ because a retailer's export is the usual source of bad data and they need to fin
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,22 +78,26 @@ def _read_header(path: Path) -> list[str]:
 def load_sales(path: str | Path) -> pd.DataFrame:
     """Read and validate a sales CSV; returns typed columns date, store, item, sales."""
     path = Path(path)
+    if path.is_dir():
+        raise SalesDataError(f"{path}: is a directory, not a CSV file")
     if not path.is_file():
         raise SalesDataError(f"{path}: file not found")
     header = _read_header(path)
     if not header:
         raise SalesDataError(f"{path}: file is empty (expected a header: {','.join(REQUIRED_COLUMNS)})")
-    repeated = sorted({c for c in header if c and header.count(c) > 1})
-    if repeated:
-        raise SalesDataError(f"{path}: line 1: column(s) {', '.join(repeated)} appear more than once")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise SalesDataError(
             f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED_COLUMNS)}, "
             f"found {','.join(header)}"
         )
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
+    if repeated:
+        raise SalesDataError(f"{path}: line 1: column(s) {', '.join(repeated)} appear more than once")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, index_col=False)
+        with warnings.catch_warnings():  # trailing commas: pandas warns, and index_col=False already handles them
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False, index_col=False)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         problem = " ".join(str(exc).split())
         raise SalesDataError(f"{path}: not a readable CSV file: {problem}") from None

@@ -20,7 +20,7 @@ import numpy as np
 
 from training.artifacts import file_sha256, library_versions, publish
 from training.config import INPUT_NAME, OUTPUT_NAME, DataConfig, TrainConfig
-from training.data import load_sales, select_series
+from training.data import SalesDataError, load_sales, select_series
 from training.evaluate import metrics, onnx_predict
 from training.export import OPSET, export
 from training.model import wrap_for_units
@@ -57,7 +57,10 @@ class Candidate:
 def load_split(config: DataConfig) -> Split:
     sales = load_sales(config.path)
     series = select_series(sales, config.stores, config.items, source=config.path)
-    return split_windows(series, config.window, config.train_fraction, config.validation_fraction)
+    try:
+        return split_windows(series, config.window, config.train_fraction, config.validation_fraction)
+    except SalesDataError as exc:
+        raise SalesDataError(f"{config.path}: {exc}") from None
 
 
 def data_description(config: DataConfig, split: Split) -> dict[str, Any]:
