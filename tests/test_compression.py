@@ -137,6 +137,7 @@ def _fake_meta(name: str, file_bytes: int, mape: float, weight_dtype: str = "flo
         "metrics": {
             k: {"mean": mape, "std": 0.1, "runs": [mape - 0.1, mape + 0.1]} for k in ("mape", "wape", "smape", "mae")
         },
+        "selected_run": {"seed": 1, "test": {"mape": mape + 0.1}},
     }
 
 
@@ -177,6 +178,7 @@ def test_report_builder_marks_reference_baseline_and_pareto(tmp_path: Path) -> N
     assert rows["lstm64"]["meets_reference"] is True and rows["lstm16"]["meets_reference"] is False
     assert rows["lstm64"]["beats_linear_baseline"] and not rows["lstm16"]["beats_linear_baseline"]
     assert rows["int8"]["compression_vs_lstm64"]["file_bytes"] == pytest.approx(17.5)
+    assert rows["int8"]["published_file_mape"] == pytest.approx(16.1)
     markdown = (tmp_path / "reports" / "benchmark.md").read_text()
     assert "all but lstm16" in markdown and "`int8`, 4,000 bytes" in markdown and "meets the aim" in markdown
     assert (tmp_path / "reports" / "size_vs_mape.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

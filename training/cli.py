@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models-dir", type=Path, default=Path("models"))
     bench.add_argument("--reports-dir", type=Path, default=Path("reports"))
     bench.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose benchmark block to update")
+
+    report = commands.add_parser("report", help="rebuild reports/ and the README table from models/*.json, no training")
+    report.add_argument("--models-dir", type=Path, default=Path("models"))
+    report.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    report.add_argument("--readme", type=Path, default=Path("README.md"))
     return parser
 
 
@@ -120,15 +125,23 @@ def _benchmark(args: argparse.Namespace, data: DataConfig) -> str:
     return f"benchmark done in {result['seconds'] / 60:.1f} min: {args.reports_dir / 'benchmark.md'}"
 
 
+def _report(args: argparse.Namespace, data: DataConfig | None) -> str:
+    from training.report import rebuild
+
+    rebuild(args.models_dir, args.reports_dir, args.readme)
+    return f"rebuilt {args.reports_dir / 'benchmark.md'} from {args.models_dir}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.command == "train" else logging.WARNING  # the benchmark shows a progress bar
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
-    data = DataConfig(path=args.data, stores=args.stores, items=args.items)
+    data = DataConfig(path=args.data, stores=args.stores, items=args.items) if hasattr(args, "data") else None
+    command = {"train": _train, "benchmark": _benchmark, "report": _report}[args.command]
     try:
-        message = (_train if args.command == "train" else _benchmark)(args, data)
+        message = command(args, data)
     except SalesDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
