@@ -8,6 +8,7 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from app import observability
 from app.main import create_app
 from app.registry import ConfigurationError
 from app.settings import Settings
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level)
+    observability.configure_logging(settings.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
 

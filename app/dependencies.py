@@ -1,16 +1,21 @@
-"""What routers get injected: the registry and forecaster built once at startup."""
+"""What routers get injected: state built once at startup."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from app.forecasting import Forecaster
+from app.observability import Telemetry
 from app.registry import Registry
+from app.settings import Settings
 
 
 def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def get_forecaster(request: Request) -> Forecaster:
-    return request.app.state.forecaster
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_telemetry(request: Request) -> Telemetry:
+    return request.app.state.telemetry

@@ -1,4 +1,9 @@
-"""Forecasting with the active variant: arrays in, arrays out, nothing of HTTP."""
+"""Forecasting with one variant's session: arrays in, arrays out, nothing of HTTP.
+
+A batch is one onnxruntime call per horizon day for all series together, never a loop of
+single calls; multi-day horizons are recursive (each day's forecast becomes the next window's
+last value), so errors compound with the horizon.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,28 @@ class Forecaster:
         self._output_names = [session.get_outputs()[0].name]
         self.window = int(model_input.shape[1])
 
-    def predict(self, histories: np.ndarray) -> np.ndarray:
-        """histories (N, window) float32, oldest first -> next-day forecasts (N,)."""
-        batch = histories.reshape(len(histories), self.window, 1)
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """windows (N, window) float32, oldest first -> next-day forecasts (N,) float32."""
+        batch = windows.reshape(len(windows), self.window, 1)
         return self._session.run(self._output_names, {self._input_name: batch})[0][:, 0]
 
-    def predict_one(self, history: Sequence[float]) -> float:
-        window = np.asarray(history[-self.window :], dtype=np.float32)
-        return float(self.predict(window[None, :])[0])
+    def windows(self, histories: Sequence[Sequence[float]]) -> np.ndarray:
+        """The last `window` values of each history as one (N, window) float32 array."""
+        out = np.empty((len(histories), self.window), dtype=np.float32)
+        for row, history in enumerate(histories):
+            out[row] = history[-self.window :]
+        return out
+
+    def forecast(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+        """(N, window) -> (N, horizon): day 1 from the window, each later day from the window rolled forward."""
+        current = np.array(windows, dtype=np.float32, copy=True)
+        out = np.empty((len(current), horizon), dtype=np.float32)
+        for day in range(horizon):
+            out[:, day] = self.predict(current)
+            if day + 1 < horizon:
+                current[:, :-1] = current[:, 1:]
+                current[:, -1] = out[:, day]
+        return out
 
     def warm_up(self) -> None:
         self.predict(np.ones((1, self.window), dtype=np.float32))

@@ -14,6 +14,7 @@ from typing import Any
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.forecasting import Forecaster
 from app.settings import Settings
 
 
@@ -91,11 +92,38 @@ def open_session(variant: Variant, settings: Settings) -> ort.InferenceSession:
         raise ConfigurationError(message) from None
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A variant ready to serve: its metadata, one shared session and the forecaster around it."""
+
+    variant: Variant
+    session: ort.InferenceSession
+    forecaster: Forecaster
+
+
+def ready(variant: Variant, settings: Settings) -> Loaded:
+    """Open the session and answer one forecast: a model that loads but cannot forecast is not ready."""
+    session = open_session(variant, settings)
+    forecaster = Forecaster(session)
+    try:
+        forecaster.warm_up()
+    except Exception as exc:  # onnxruntime's own error types: wrong input shape, missing output, ...
+        raise ConfigurationError(f"variant {variant.name!r}: warm-up forecast failed: {exc}") from None
+    return Loaded(variant=variant, session=session, forecaster=forecaster)
+
+
 @dataclass
 class Registry:
+    """All variants found; every one that passes its checks has its own session (they are a few KB each)."""
+
     variants: dict[str, Variant]
-    active: Variant
-    session: ort.InferenceSession
+    loaded: dict[str, Loaded]
+    unavailable: dict[str, str]
+    active_name: str
+
+    @property
+    def active(self) -> Loaded:
+        return self.loaded[self.active_name]
 
     @classmethod
     def load(cls, settings: Settings) -> Registry:
@@ -105,5 +133,13 @@ class Registry:
                 f"MODEL_VARIANT={settings.model_variant!r} is not in {settings.models_dir}; "
                 f"valid names: {', '.join(sorted(variants))}"
             )
-        active = variants[settings.model_variant]
-        return cls(variants=variants, active=active, session=open_session(active, settings))
+        loaded: dict[str, Loaded] = {}
+        unavailable: dict[str, str] = {}
+        for name, variant in variants.items():
+            try:
+                loaded[name] = ready(variant, settings)
+            except ConfigurationError as exc:
+                if name == settings.model_variant:
+                    raise
+                unavailable[name] = str(exc)
+        return cls(variants=variants, loaded=loaded, unavailable=unavailable, active_name=settings.model_variant)

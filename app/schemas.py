@@ -1,28 +1,26 @@
-"""Request and response bodies; validation here is what turns bad input into a 422 naming the field."""
+"""Request and response bodies; validation here turns bad input into a 422 naming the field and rule."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 MAX_DAILY_SALES = 1_000_000.0
 MAX_HISTORY_DAYS = 366
+MAX_HORIZON_DAYS = 28
 WINDOW = 14
+EXAMPLE_HISTORY = [13, 11, 14, 13, 10, 12, 10, 9, 12, 9, 9, 7, 10, 12]  # store 1 item 1, 2013-01-01..14
 
 DailySales = Annotated[float, Field(strict=True, ge=0, le=MAX_DAILY_SALES, allow_inf_nan=False)]
 Identifier = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 
 
-class ForecastRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"store": 1, "item": 1, "history": [13, 11, 14, 13, 10, 12, 10, 9, 12, 9, 9, 7, 10, 12]},
-            ]
-        },
-    )
+class SeriesRequest(BaseModel):
+    """One store-item series."""
+
+    model_config = ConfigDict(extra="forbid")
 
     store: Identifier
     item: Identifier
@@ -31,16 +29,93 @@ class ForecastRequest(BaseModel):
         Field(
             min_length=WINDOW,
             max_length=MAX_HISTORY_DAYS,
-            description=f"daily unit sales, oldest first; at least {WINDOW} days, the last {WINDOW} are used",
+            description=f"daily unit sales, oldest first; {WINDOW} to {MAX_HISTORY_DAYS} days, the last {WINDOW} used",
         ),
     ]
+    horizon: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=1,
+            le=MAX_HORIZON_DAYS,
+            description="days to forecast; days after the first are recursive (each forecast feeds the next "
+            "window), so their error grows with the horizon",
+        ),
+    ] = 1
+    last_date: dt.date | None = Field(None, description="date of the last history value; dates the forecasts")
 
 
-class ForecastResponse(BaseModel):
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    series: list[SeriesRequest] = Field(min_length=1, description="the series to forecast, all in one model call")
+
+
+def _shape(body: Any) -> str:
+    return "batch" if isinstance(body, dict) and "series" in body else "single"
+
+
+ForecastRequest = Annotated[
+    Annotated[SeriesRequest, Tag("single")] | Annotated[BatchRequest, Tag("batch")],
+    Discriminator(_shape),
+]
+"""A single series at the top level, or {"series": [...]} for a batch."""
+
+
+FORECAST_EXAMPLES = {
+    "single": {
+        "summary": "one series, next day",
+        "value": {"store": 1, "item": 1, "history": EXAMPLE_HISTORY},
+    },
+    "horizon": {
+        "summary": "one series, 7 days with dates",
+        "value": {"store": 1, "item": 1, "history": EXAMPLE_HISTORY, "horizon": 7, "last_date": "2013-01-14"},
+    },
+    "batch": {
+        "summary": "a batch of series in one call",
+        "value": {
+            "series": [
+                {"store": 1, "item": 1, "history": EXAMPLE_HISTORY},
+                {"store": 12, "item": 61, "history": [150, 160, 165, 170, 180, 190, 175] * 2, "horizon": 3},
+            ]
+        },
+    },
+}
+
+
+class SeriesForecast(BaseModel):
     store: int
     item: int
-    forecast: float = Field(description="next-day unit sales")
+    forecast: float = Field(description="next-day unit sales (the first of `forecasts`)")
+    forecasts: list[float] = Field(description="unit sales for each horizon day")
+    dates: list[dt.date] | None = Field(None, description="the day of each forecast, when last_date was given")
+
+
+class SingleForecastResponse(SeriesForecast):
     variant: str
+    sha256: str
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "store": 1,
+                    "item": 1,
+                    "forecast": 10.815,
+                    "forecasts": [10.815],
+                    "dates": None,
+                    "variant": "lstm64",
+                    "sha256": "…",
+                }
+            ]
+        }
+    )
+
+
+class BatchForecastResponse(BaseModel):
+    variant: str
+    sha256: str
+    forecasts: list[SeriesForecast]
 
 
 class VariantSummary(BaseModel):
@@ -48,6 +123,8 @@ class VariantSummary(BaseModel):
 
     variant: str
     active: bool
+    available: bool
+    unavailable_reason: str | None = None
     technique: str | None = None
     parameters: int | None = None
     size: dict[str, Any] = {}
@@ -58,3 +135,31 @@ class VariantSummary(BaseModel):
 class ModelsResponse(BaseModel):
     active: str
     variants: list[VariantSummary]
+
+
+class LatencyStats(BaseModel):
+    batch_size: int
+    iterations: int
+    p50_us: float
+    p95_us: float
+    p99_us: float
+    forecasts_per_second: float
+
+
+class VariantBenchmark(BaseModel):
+    variant: str
+    technique: str | None
+    size: dict[str, Any]
+    mape: dict[str, Any] | None
+    single: LatencyStats
+    batch: LatencyStats
+
+
+class BenchmarkResponse(BaseModel):
+    iterations: int
+    batch_size: int
+    threads: dict[str, int]
+    results: list[VariantBenchmark]
+    note: Literal["measured now, in this process, on this machine; compare ratios, not absolute numbers"] = (
+        "measured now, in this process, on this machine; compare ratios, not absolute numbers"
+    )

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     ort_intra_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads inside one operator")
     ort_inter_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads across operators")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="any case")
+    max_batch_series: int = Field(10_000, ge=1, le=100_000, description="series per /forecast request")
+    benchmark_enabled: bool = Field(True, description="false turns GET /benchmark off (403)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies get 413 unread")
 
     @field_validator("log_level", mode="before")

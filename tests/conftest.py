@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +19,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
+MODELS = REPO_ROOT / "models"
+HISTORY = [13, 11, 14, 13, 10, 12, 10, 9, 12, 9, 9, 7, 10, 12]  # store 1 item 1, 2013-01-01..14
 DEFAULT_REAL_DATA = REPO_ROOT / ".." / "shared" / "data" / "store_item_demand" / "train.csv"
 HEADER = "date,store,item,sales"
 START = "2013-01-01"
@@ -121,3 +130,64 @@ def real_data_path() -> Path:
     if not path.is_file():
         pytest.skip(f"real sales data not found at {path} (set SHELFCAST_DATA)")
     return path
+
+
+# --- the service as a real process on loopback ------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):  # readiness poll, not a time limit on behaviour
+        if process.poll() is not None:
+            raise RuntimeError(f"service exited early: {process.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("service did not become ready")
+
+
+@contextmanager
+def running_app(env: dict[str, str]) -> Iterator[httpx.Client]:
+    """A real `python -m app` process on a free loopback port, and an HTTP client for it."""
+    process, url = start_app(env)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[httpx.Client]:
+    with running_app({}) as client:
+        yield client
+
+
+def run_app_expecting_failure(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "--port", str(free_port())],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -3,72 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-MODELS = REPO / "models"
-HISTORY = [13, 11, 14, 13, 10, 12, 10, 9, 12, 9, 9, 7, 10, 12]  # store 1 item 1, 2013-01-01..14
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "--port", str(port)],
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):  # readiness poll, not a time limit on behaviour
-        if process.poll() is not None:
-            raise RuntimeError(f"service exited early: {process.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("service did not become ready")
-
-
-@pytest.fixture(scope="module")
-def service() -> Iterator[httpx.Client]:
-    process, url = _start({})
-    try:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _run_failing(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app", "--port", str(_free_port())],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import HISTORY, MODELS, REPO, run_app_expecting_failure
 
 
 def test_forecast_answers_with_a_plausible_value(service: httpx.Client) -> None:
@@ -160,14 +103,14 @@ def test_healthz(service: httpx.Client) -> None:
 
 
 def test_unknown_variant_fails_startup_listing_the_valid_names() -> None:
-    result = _run_failing({"MODEL_VARIANT": "lstm9000"})
+    result = run_app_expecting_failure({"MODEL_VARIANT": "lstm9000"})
     assert result.returncode == 2
     assert "MODEL_VARIANT='lstm9000'" in result.stderr
     assert "lstm64" in result.stderr.split("valid names:")[1]
 
 
 def test_invalid_thread_setting_fails_startup_naming_the_variable() -> None:
-    result = _run_failing({"ORT_INTRA_OP_THREADS": "zero"})
+    result = run_app_expecting_failure({"ORT_INTRA_OP_THREADS": "zero"})
     assert result.returncode == 2
     assert "ORT_INTRA_OP_THREADS" in result.stderr
 
@@ -179,7 +122,7 @@ def test_tampered_model_fails_startup(tmp_path: Path) -> None:
     data = bytearray(onnx_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
     onnx_file.write_bytes(bytes(data))
-    result = _run_failing({"MODELS_DIR": str(tmp_path)})
+    result = run_app_expecting_failure({"MODELS_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "sha256" in result.stderr
 
@@ -235,14 +178,14 @@ def test_bad_metadata_in_the_models_folder_fails_startup_clearly(tmp_path: Path,
     _copy_models(tmp_path)
     text = (MODELS / "lstm64.json").read_text() if content is None else content
     (tmp_path / name).write_text(text)
-    result = _run_failing({"MODELS_DIR": str(tmp_path)})
+    result = run_app_expecting_failure({"MODELS_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert message in result.stderr and name in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_empty_models_dir_setting_is_refused() -> None:
-    result = _run_failing({"MODELS_DIR": ""})
+    result = run_app_expecting_failure({"MODELS_DIR": ""})
     assert result.returncode == 2
     assert "MODELS_DIR" in result.stderr
 

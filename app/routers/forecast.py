@@ -1,27 +1,63 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 
-from app.dependencies import get_forecaster, get_registry
-from app.forecasting import Forecaster
+from app.dependencies import get_registry, get_settings, get_telemetry
+from app.errors import invalid
+from app.observability import Telemetry
 from app.registry import Registry
-from app.schemas import ForecastRequest, ForecastResponse
+from app.schemas import (
+    FORECAST_EXAMPLES,
+    BatchForecastResponse,
+    BatchRequest,
+    ForecastRequest,
+    SeriesForecast,
+    SeriesRequest,
+    SingleForecastResponse,
+)
+from app.settings import Settings
 
 router = APIRouter(tags=["forecast"])
 
 
-@router.post("/forecast", response_model=ForecastResponse)
+def _dates(last: dt.date | None, horizon: int) -> list[dt.date] | None:
+    return None if last is None else [last + dt.timedelta(days=day) for day in range(1, horizon + 1)]
+
+
+@router.post("/forecast", response_model=SingleForecastResponse | BatchForecastResponse)
 def forecast(
-    body: ForecastRequest,
-    forecaster: Annotated[Forecaster, Depends(get_forecaster)],
+    body: Annotated[ForecastRequest, Body(openapi_examples=FORECAST_EXAMPLES)],
     registry: Annotated[Registry, Depends(get_registry)],
-) -> ForecastResponse:
-    """Next-day unit sales for one store-item from its recent daily history (oldest first)."""
-    return ForecastResponse(
-        store=body.store,
-        item=body.item,
-        forecast=round(forecaster.predict_one(body.history), 3),
-        variant=registry.active.name,
-    )
+    settings: Annotated[Settings, Depends(get_settings)],
+    telemetry: Annotated[Telemetry, Depends(get_telemetry)],
+) -> SingleForecastResponse | BatchForecastResponse:
+    """Unit sales for the next day, or the next `horizon` days, per store-item series.
+
+    Send one series at the top level, or `{"series": [...]}` for up to MAX_BATCH_SERIES series answered
+    with one model call per horizon day.
+    """
+    series: list[SeriesRequest] = body.series if isinstance(body, BatchRequest) else [body]
+    if len(series) > settings.max_batch_series:
+        raise invalid(("body", "series"), f"at most {settings.max_batch_series} series per request", "too_long")
+    active = registry.active
+    forecaster = active.forecaster
+    horizon = max(s.horizon for s in series)
+    values = forecaster.forecast(forecaster.windows([s.history for s in series]), horizon).round(3).tolist()
+    results = [
+        SeriesForecast(
+            store=s.store,
+            item=s.item,
+            forecast=row[0],
+            forecasts=row[: s.horizon],
+            dates=_dates(s.last_date, s.horizon),
+        )
+        for s, row in zip(series, values, strict=True)
+    ]
+    telemetry.forecasts.labels(active.variant.name).inc(len(series))
+    identity = {"variant": active.variant.name, "sha256": active.variant.metadata["sha256"]}
+    if isinstance(body, BatchRequest):
+        return BatchForecastResponse(forecasts=results, **identity)
+    return SingleForecastResponse(**results[0].model_dump(), **identity)
