@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--reports-dir", type=Path, default=Path("reports"))
     bench.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose benchmark block to update")
 
+    horizon = commands.add_parser("horizon", help="MAPE by horizon day of recursive forecasts, into reports/horizon.md")
+    _data_arguments(horizon)
+    horizon.add_argument("--variants", default="lstm64,lstm32,lstm16,int8,lstm16-int8", help="comma-separated")
+    horizon.add_argument("--models-dir", type=Path, default=Path("models"))
+    horizon.add_argument("--reports-dir", type=Path, default=Path("reports"))
+
     report = commands.add_parser("report", help="rebuild reports/ and the README table from models/*.json, no training")
     report.add_argument("--models-dir", type=Path, default=Path("models"))
     report.add_argument("--reports-dir", type=Path, default=Path("reports"))
@@ -132,6 +138,15 @@ def _report(args: argparse.Namespace, data: DataConfig | None) -> str:
     return f"rebuilt {args.reports_dir / 'benchmark.md'} from {args.models_dir}"
 
 
+def _horizon(args: argparse.Namespace, data: DataConfig) -> str:
+    from training.horizon import evaluate
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    result = evaluate(data, args.models_dir, variants, args.reports_dir)
+    day1, day28 = ({v: m[i] for v, m in result["mape_by_day"].items()} for i in (0, result["horizon"] - 1))
+    return f"horizon MAPE day 1 {day1}, day 28 {day28}: {args.reports_dir / 'horizon.md'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.command == "train" else logging.WARNING  # the benchmark shows a progress bar
@@ -139,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
     data = DataConfig(path=args.data, stores=args.stores, items=args.items) if hasattr(args, "data") else None
-    command = {"train": _train, "benchmark": _benchmark, "report": _report}[args.command]
+    command = {"train": _train, "benchmark": _benchmark, "report": _report, "horizon": _horizon}[args.command]
     try:
         message = command(args, data)
     except SalesDataError as exc:
