@@ -45,20 +45,13 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="shelfcast-train", description="Train, compress and export shelfcast forecasters."
+        prog="shelfcast-train", description="Train, compress, export and measure shelfcast forecasters."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser(
         "train", help="train one LSTM variant over several seeds and publish the best to models/"
     )
-    train.add_argument(
-        "--data",
-        type=Path,
-        default=Path(os.environ.get("SHELFCAST_DATA", DEFAULT_DATA)),
-        help="sales CSV (date,store,item,sales); default $SHELFCAST_DATA or %(default)s",
-    )
-    train.add_argument("--stores", type=_ids, default=DataConfig.stores, help="store ids, e.g. 1-5 (default)")
-    train.add_argument("--items", type=_ids, default=DataConfig.items, help="item ids, e.g. 1-10 (default)")
+    _data_arguments(train)
     train.add_argument("--variant", choices=sorted(VARIANT_UNITS), default="lstm64")
     train.add_argument("--runs", type=_positive, default=3, help="seeds to train; the best on validation is published")
     train.add_argument("--seed", type=int, default=0, help="first seed (runs use seed, seed+1, ...)")
