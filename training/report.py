@@ -132,54 +132,71 @@ def summary_lines(result: dict[str, Any], rows: list[dict[str, Any]]) -> list[st
 
 
 def plot(rows: list[dict[str, Any]], baselines: list[dict[str, Any]], path: Path) -> None:
+    """Two panels sharing the MAPE axis: the reference's size measure and the real file on disk."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
-    points = [(r["variant"], float(r["file_bytes"]), r["mape_mean"]) for r in rows]
-    front = pareto(points)
-    figure, axis = plt.subplots(figsize=(9, 5.5))
-    for r in rows:
-        on_front = r["variant"] in front
-        axis.errorbar(
-            r["file_bytes"],
-            r["mape_mean"],
-            yerr=r["mape_std"],
-            fmt="o",
-            capsize=3,
-            color="tab:red" if on_front else "tab:blue",
-            markersize=7 if on_front else 5,
-        )
-        axis.annotate(
-            r["variant"], (r["file_bytes"], r["mape_mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8
-        )
-    ordered = sorted((p for p in points if p[0] in front), key=lambda p: p[1])
-    axis.plot(
-        [p[1] for p in ordered], [p[2] for p in ordered], "--", color="tab:red", label="Pareto front (file bytes, MAPE)"
+    markers = ["o", "s", "^", "v", "D", "P", "X", "*", "h", "p"]
+    colours = plt.get_cmap("tab10").colors
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5.8), sharey=True)
+    panels = (
+        ("parameter_bytes", "parameter bytes (non-zero x 4, int8 x 1; the reference's size)"),
+        ("file_bytes", "ONNX file bytes on disk"),
     )
-    for b, style in zip(baselines, [":", "-.", "--", (0, (1, 3))], strict=False):
-        axis.axhline(b["test"]["mape"], linestyle=style, color="grey", linewidth=1)
-        axis.annotate(
-            f"{b['name']} {b['test']['mape']:.2f}%",
-            (axis.get_xlim()[0], b["test"]["mape"]),
-            fontsize=7,
-            color="dimgrey",
-            xytext=(3, 2),
-            textcoords="offset points",
+    for axis, (key, label) in zip(axes, panels, strict=True):
+        points = [(r["variant"], float(r[key]), r["mape_mean"]) for r in rows]
+        front = pareto(points)
+        for index, r in enumerate(rows):
+            on_front = r["variant"] in front
+            axis.errorbar(
+                r[key],
+                r["mape_mean"],
+                yerr=r["mape_std"],
+                fmt=markers[index % len(markers)],
+                capsize=3,
+                color=colours[index % len(colours)],
+                markersize=9 if on_front else 6,
+                markeredgecolor="black" if on_front else "none",
+                label=r["variant"],
+            )
+        ordered = sorted((p for p in points if p[0] in front), key=lambda p: p[1])
+        axis.step(
+            [p[1] for p in ordered],
+            [p[2] for p in ordered],
+            where="post",
+            linestyle="--",
+            color="black",
+            linewidth=0.8,
+            label="Pareto front (outlined)",
         )
-    axis.axhline(15.92, color="black", linewidth=0.8, alpha=0.4)
-    axis.set_xscale("log")
-    axis.set_xlabel("ONNX file size on disk (bytes, log scale)")
-    axis.set_ylabel("test MAPE % (mean ± std over runs)")
-    axis.set_title(
-        "shelfcast: size vs accuracy (stores 1-5 x items 1-10); grey lines: baselines, black: reference LSTM-64"
-    )
-    axis.title.set_fontsize(9)
-    axis.legend(loc="upper right", fontsize=8)
-    axis.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=130)
+        for b, style in zip(baselines, [":", "-.", "--", (0, (1, 3))], strict=False):
+            axis.axhline(
+                b["test"]["mape"],
+                linestyle=style,
+                color="grey",
+                linewidth=1,
+                label=f"baseline {b['name']} ({b['test']['mape']:.2f}%)",
+            )
+        axis.axhline(
+            REFERENCE["lstm64"][1],
+            color="firebrick",
+            linewidth=1,
+            alpha=0.6,
+            label=f"reference LSTM-64 ({REFERENCE['lstm64'][1]:.2f}%)",
+        )
+        axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # 2x10^4, 3x10^4 ... collide
+        axis.set_xlabel(f"{label}, log scale")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("test MAPE % (mean ± std over runs)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    figure.suptitle("shelfcast: size vs accuracy, stores 1-5 x items 1-10 (lower left is better)", fontsize=11)
+    figure.tight_layout(rect=(0, 0, 0.8, 0.96))
+    figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
