@@ -21,7 +21,13 @@ import onnx
 from tqdm import tqdm
 
 from training.baselines import BASELINES, Baseline
-from training.config import DataConfig, TrainConfig
+from training.config import (
+    FINETUNE_EPOCHS,
+    FINETUNE_LEARNING_RATE,
+    FINETUNE_PATIENCE,
+    DataConfig,
+    TrainConfig,
+)
 from training.evaluate import metrics
 from training.pipeline import (
     Candidate,
@@ -52,9 +58,9 @@ class BenchmarkConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     runs: int = 3
     prune_source: str = "lstm32"
-    finetune_epochs: int = 15
-    finetune_learning_rate: float = 3e-4
-    finetune_patience: int = 3
+    finetune_epochs: int = FINETUNE_EPOCHS
+    finetune_learning_rate: float = FINETUNE_LEARNING_RATE
+    finetune_patience: int = FINETUNE_PATIENCE
     models_dir: Path = Path("models")
     reports_dir: Path = Path("reports")
     readme: Path | None = Path("README.md")

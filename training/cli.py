@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from training.config import DataConfig, TrainConfig
+from training.config import FINETUNE_EPOCHS, DataConfig, TrainConfig
 from training.data import SalesDataError, parse_id_range
 
 DEFAULT_DATA = Path("../shared/data/store_item_demand/train.csv")
@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=_positive, default=3, help="seeds per variant (default 3)")
     bench.add_argument("--seed", type=int, default=0, help="first seed")
     bench.add_argument("--epochs", type=_positive, default=TrainConfig.epochs)
-    bench.add_argument("--finetune-epochs", type=_positive, default=15, help="max epochs of masked fine-tuning")
+    bench.add_argument(
+        "--finetune-epochs", type=_positive, default=FINETUNE_EPOCHS, help="max epochs of masked fine-tuning"
+    )
     bench.add_argument("--models-dir", type=Path, default=Path("models"))
     bench.add_argument("--reports-dir", type=Path, default=Path("reports"))
     bench.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose benchmark block to update")

@@ -30,3 +30,10 @@ class TrainConfig:
     dropout: float = 0.2
     seed: int = 0
     verbose: int = 2
+
+
+# Masked fine-tuning after each pruning step. A low rate with short patience stalled some seeds at
+# 70% (17.6% MAPE); 1e-3 with patience 5 recovered the same seed to 14.7%.
+FINETUNE_EPOCHS = 20
+FINETUNE_LEARNING_RATE = 1e-3
+FINETUNE_PATIENCE = 5
