@@ -1,16 +1,34 @@
 """422 bodies that name the field and the rule, and never echo the input back.
 
 FastAPI's default 422 copies the offending input into the response: a NaN or 1e400 then breaks
-JSON encoding (a 500), and a 10 MB bad field comes back as a 10 MB error.
+JSON encoding (a 500), and a 10 MB bad field comes back as a 10 MB error. Where a client's own
+text does appear (an unknown field's name, an unknown variant), it is cut short first: `shown`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.schemas import ErrorMessage
+
 BODY_SHAPE_TAGS = {"single", "batch"}  # pydantic's union tags for the two /forecast body shapes
+MAX_ECHO_CHARS = 40
+MAX_MESSAGE_CHARS = 1000
+
+
+def _encodable(text: str) -> str:
+    """JSON lets a client send lone surrogates ("\\ud800"), which no UTF-8 encoder accepts back."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def shown(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """A client's string as it may appear in an answer: bounded, and always encodable."""
+    text = _encodable(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _location(loc: tuple) -> list:
@@ -18,19 +36,29 @@ def _location(loc: tuple) -> list:
     parts = list(loc)
     if len(parts) > 1 and parts[0] == "body" and parts[1] in BODY_SHAPE_TAGS:
         del parts[1]
-    return parts
+    return [shown(p) if isinstance(p, str) else p for p in parts]
 
 
 def _problem(error: dict) -> dict:
-    problem = {
-        "loc": _location(error.get("loc", ())),
-        "msg": str(error.get("msg", "invalid")),
-        "type": error.get("type", ""),
+    loc = _location(error.get("loc", ()))
+    if loc == ["body"] and error.get("type") == "missing":
+        message = "a JSON request body is required"
+    else:
+        message = shown(str(error.get("msg", "invalid")), MAX_MESSAGE_CHARS)
+    problem: dict[str, Any] = {"loc": loc, "msg": message, "type": error.get("type", "")}
+    context = {
+        k: shown(v) if isinstance(v, str) else v
+        for k, v in (error.get("ctx") or {}).items()
+        if isinstance(v, int | str) and not isinstance(v, bool)
     }
-    context = error.get("ctx")
     if context:
-        problem["ctx"] = {k: v for k, v in context.items() if isinstance(v, int | str) and not isinstance(v, bool)}
+        problem["ctx"] = context
     return problem
+
+
+def problems(location: tuple, message: str, kind: str) -> list[dict]:
+    """A 422 `detail` raised as an HTTPException, where a RequestValidationError would become a 400."""
+    return [_problem({"loc": location, "msg": message, "type": kind})]
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -44,3 +72,8 @@ def invalid(location: tuple, message: str, kind: str) -> RequestValidationError:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+
+
+def documented(status: int, description: str, **extra: Any) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI `responses=` entry for an error answered as {"detail": "..."}."""
+    return {status: {"model": ErrorMessage, "description": description, **extra}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from app import errors, observability
+from app import errors, observability, openapi
 from app.limits import BodySizeLimit
 from app.registry import Registry
 from app.routers import benchmark, forecast, health, models
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (forecast.router, models.router, benchmark.router, health.router):
         app.include_router(router)
     errors.install(app)
+    openapi.install(app, registry, settings)
     app.state.telemetry = observability.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.ready = True  # every session loaded and warmed up above

@@ -74,12 +74,20 @@ def discover(models_dir: Path) -> dict[str, Variant]:
 def open_session(variant: Variant, settings: Settings) -> ort.InferenceSession:
     """One session per variant, shared by all requests; threads set explicitly (containers lie about cores)."""
     try:
-        data = variant.path.read_bytes()
+        data = variant.path.read_bytes()  # read once: the session is built from these verified bytes
+    except FileNotFoundError:
+        raise ConfigurationError(f"variant {variant.name!r}: model file {variant.path} is missing") from None
     except OSError as exc:
-        raise ConfigurationError(f"variant {variant.name!r}: cannot read {variant.path}: {exc.strerror}") from None
-    expected = variant.metadata.get("sha256")
-    if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise ConfigurationError(f"variant {variant.name!r}: {variant.path} does not match the sha256 in its metadata")
+        raise ConfigurationError(
+            f"variant {variant.name!r}: model file {variant.path} is unreadable: {exc.strerror}"
+        ) from None
+    expected = variant.metadata["sha256"]
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ConfigurationError(
+            f"variant {variant.name!r}: sha256 mismatch: {variant.path} hashes to {actual[:12]}…, "
+            f"its metadata says {expected[:12]}… (changed or replaced since training published it)"
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.ort_intra_op_threads
     options.inter_op_num_threads = settings.ort_inter_op_threads

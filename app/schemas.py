@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 MAX_DAILY_SALES = 1_000_000.0
 MAX_HISTORY_DAYS = 366
 MAX_HORIZON_DAYS = 28
 WINDOW = 14
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 EXAMPLE_HISTORY = [13, 11, 14, 13, 10, 12, 10, 9, 12, 9, 9, 7, 10, 12]  # store 1 item 1, 2013-01-01..14
 
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 7.0 as an integer, so the service does too; "7", true and 7.5 stay errors."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WHOLE = BeforeValidator(_integral)  # after the constraints, so the JSON schema still shows them
 DailySales = Annotated[float, Field(strict=True, ge=0, le=MAX_DAILY_SALES, allow_inf_nan=False)]
-Identifier = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+Identifier = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000), WHOLE]
 
 
 class SeriesRequest(BaseModel):
@@ -41,8 +60,31 @@ class SeriesRequest(BaseModel):
             description="days to forecast; days after the first are recursive (each forecast feeds the next "
             "window), so their error grows with the horizon",
         ),
+        WHOLE,
     ] = 1
-    last_date: dt.date | None = Field(None, description="date of the last history value; dates the forecasts")
+    last_date: dt.date | None = Field(
+        None, description="date of the last history value; dates the forecasts (the last one by 9999-12-31)"
+    )
+
+    @field_validator("last_date", mode="before")
+    @classmethod
+    def _date_text(cls, value: object) -> object:
+        """Only YYYY-MM-DD, as documented: pydantic alone also takes 0 or "1358121600" (Unix time) as a date."""
+        if value is not None and not (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+            raise PydanticCustomError("date_type", "must be a date written YYYY-MM-DD, e.g. 2013-01-14")
+        return value
+
+    @field_validator("last_date")
+    @classmethod
+    def _dates_exist(cls, last: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        horizon = info.data.get("horizon")  # absent when the horizon itself was invalid
+        if last is not None and isinstance(horizon, int) and (dt.date.max - last).days < horizon:
+            raise PydanticCustomError(
+                "date_out_of_range",
+                "the {horizon}-day forecast would run past {last_day}, the last date there is",
+                {"horizon": horizon, "last_day": dt.date.max.isoformat()},
+            )
+        return last
 
 
 class BatchRequest(BaseModel):
@@ -163,3 +205,14 @@ class BenchmarkResponse(BaseModel):
     note: Literal["measured now, in this process, on this machine; compare ratios, not absolute numbers"] = (
         "measured now, in this process, on this machine; compare ratios, not absolute numbers"
     )
+
+
+class ErrorMessage(BaseModel):
+    """Every error but a 422: what went wrong and what to do, in one sentence."""
+
+    detail: str
+
+
+class ReadyStatus(BaseModel):
+    status: Literal["ready", "not ready"]
+    variant: str | None = None

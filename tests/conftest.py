@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -165,15 +166,34 @@ def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 
 @contextmanager
-def running_app(env: dict[str, str]) -> Iterator[httpx.Client]:
-    """A real `python -m app` process on a free loopback port, and an HTTP client for it."""
+def service_process(env: dict[str, str]) -> Iterator[tuple[httpx.Client, list[str]]]:
+    """A real `python -m app` process on a free loopback port, a client for it, and its output so far.
+
+    The service logs one line per request: its output is read as it comes, since a pipe nobody reads
+    fills after a few hundred lines and then blocks the service in its next write.
+    """
     process, url = start_app(env)
+    output: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            output.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            yield client
+            yield client, output
     finally:
         process.terminate()
         process.wait(timeout=30)
+        reader.join(timeout=30)
+
+
+@contextmanager
+def running_app(env: dict[str, str]) -> Iterator[httpx.Client]:
+    with service_process(env) as (client, _):
+        yield client
 
 
 @pytest.fixture(scope="module")

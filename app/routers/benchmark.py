@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from app.benchmarking import MAX_BATCH_SIZE, MAX_ITERATIONS, BenchmarkBusy, measure
 from app.dependencies import get_registry, get_settings
-from app.errors import invalid
+from app.errors import documented, invalid, shown
 from app.registry import Registry
 from app.schemas import BenchmarkResponse, VariantBenchmark
 from app.settings import Settings
@@ -15,7 +15,18 @@ router = APIRouter(tags=["benchmark"])
 RETRY_AFTER_SECONDS = 5
 
 
-@router.get("/benchmark", response_model=BenchmarkResponse, responses={429: {"description": "one already running"}})
+@router.get(
+    "/benchmark",
+    response_model=BenchmarkResponse,
+    responses={
+        **documented(403, "the benchmark is disabled (BENCHMARK_ENABLED=false)"),
+        **documented(
+            429,
+            "a benchmark is already running",
+            headers={"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+        ),
+    },
+)
 def benchmark(
     registry: Annotated[Registry, Depends(get_registry)],
     settings: Annotated[Settings, Depends(get_settings)],
@@ -30,15 +41,20 @@ def benchmark(
     """
     if not settings.benchmark_enabled:
         raise HTTPException(403, "the benchmark endpoint is disabled (BENCHMARK_ENABLED=false)")
-    names = sorted(registry.loaded) if variants is None else [n.strip() for n in variants.split(",") if n.strip()]
+    # exactly the language of the pattern /openapi.json gives for `variants` (app.openapi)
+    names = sorted(registry.loaded) if variants is None else [n.strip(" ") for n in variants.split(",")]
     unknown = [n for n in names if n not in registry.loaded]
-    if unknown or not names:
+    if unknown:
+        listed = ", ".join(repr(shown(n)) for n in unknown[:3])  # the client's text, bounded
+        if len(unknown) > 3:
+            listed += f" and {len(unknown) - 3} more"
         raise invalid(
             ("query", "variants"),
-            f"unknown or unavailable variant(s) {', '.join(unknown) or '(none given)'}; "
-            f"loaded: {', '.join(sorted(registry.loaded))}",
+            f"unknown or unavailable variant(s) {listed}; expected comma-separated names of loaded variants: "
+            f"{', '.join(sorted(registry.loaded))}",
             "value_error",
         )
+    names = list(dict.fromkeys(names))  # in the order given, each once
     try:
         measured = measure({n: registry.loaded[n].forecaster for n in names}, iterations, batch_size)
     except BenchmarkBusy:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Body, Depends
 
 from app.dependencies import get_registry, get_settings, get_telemetry
-from app.errors import invalid
+from app.errors import documented, invalid
+from app.jsonbody import JsonBodyRoute
 from app.observability import Telemetry
 from app.registry import Registry
 from app.schemas import (
@@ -20,14 +22,21 @@ from app.schemas import (
 )
 from app.settings import Settings
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=JsonBodyRoute)
 
 
 def _dates(last: dt.date | None, horizon: int) -> list[dt.date] | None:
     return None if last is None else [last + dt.timedelta(days=day) for day in range(1, horizon + 1)]
 
 
-@router.post("/forecast", response_model=SingleForecastResponse | BatchForecastResponse)
+@router.post(
+    "/forecast",
+    response_model=SingleForecastResponse | BatchForecastResponse,
+    responses={
+        **documented(413, "the body is larger than MAX_BODY_BYTES; it was not read"),
+        **documented(415, "the body is not declared as JSON (Content-Type: application/json)"),
+    },
+)
 def forecast(
     body: Annotated[ForecastRequest, Body(openapi_examples=FORECAST_EXAMPLES)],
     registry: Annotated[Registry, Depends(get_registry)],
@@ -45,7 +54,8 @@ def forecast(
     active = registry.active
     forecaster = active.forecaster
     horizon = max(s.horizon for s in series)
-    values = forecaster.forecast(forecaster.windows([s.history for s in series]), horizon).round(3).tolist()
+    forecasts = forecaster.forecast(forecaster.windows([s.history for s in series]), horizon)
+    values = forecasts.astype(np.float64).round(3).tolist()  # float32 -> 3 decimals that print as such
     results = [
         SeriesForecast(
             store=s.store,

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.dependencies import get_registry
 from app.registry import Registry
+from app.schemas import ReadyStatus
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +18,11 @@ def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=ReadyStatus,
+    responses={503: {"model": ReadyStatus, "description": "not ready yet: send no traffic"}},
+)
 def readyz(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> JSONResponse:
     """The active model is loaded and has answered a warm-up forecast: send me traffic."""
     if not getattr(request.app.state, "ready", False):

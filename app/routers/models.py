@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from app.dependencies import get_registry
+from app.errors import documented, shown
 from app.registry import Registry
 from app.schemas import ModelsResponse, VariantSummary
 
@@ -31,9 +32,9 @@ def list_models(registry: Annotated[Registry, Depends(get_registry)]) -> ModelsR
     )
 
 
-@router.get("/models/{name}", response_model=VariantSummary)
+@router.get("/models/{name}", response_model=VariantSummary, responses=documented(404, "no variant of that name"))
 def get_model(name: str, registry: Annotated[Registry, Depends(get_registry)]) -> VariantSummary:
     """One variant's full metadata: technique, parameters, the three sizes, metrics of every run, sha256."""
     if name not in registry.variants:
-        raise HTTPException(404, f"no variant {name!r}; valid names: {', '.join(sorted(registry.variants))}")
+        raise HTTPException(404, f"no variant {shown(name)!r}; valid names: {', '.join(sorted(registry.variants))}")
     return _summary(registry, name)

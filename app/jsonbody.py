@@ -1,0 +1,107 @@
+"""Strict JSON request bodies: only JSON is accepted, and every way it can be malformed gets a clear 4xx.
+
+FastAPI on its own answers a text/plain or form body with "Input should be a valid dictionary",
+lets a repeated key silently win ({"store": 1, "store": 2} is store 2), and turns very deep nesting
+into a bare 400 "There was an error parsing the body". Routes built with `JsonBodyRoute` instead
+answer 415 naming the media type, and 422 naming the duplicate key, the nesting, the encoding or
+the position of a syntax error.
+"""
+
+from __future__ import annotations
+
+import email.message
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+
+from app.errors import problems, shown
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _unprocessable(message: str, kind: str, **context: Any) -> HTTPException:
+    detail = problems(("body",), message, kind)
+    if context:
+        detail[0]["ctx"] = context
+    return HTTPException(422, detail)
+
+
+def decode(body: bytes) -> Any:
+    """Parse a JSON body, or raise a 422 HTTPException naming what is wrong with it."""
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise _unprocessable(
+            f"duplicate key {shown(exc.key)!r} in a JSON object: each field may appear only once",
+            "json_duplicate_key",
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise _unprocessable(
+            f"invalid JSON at line {exc.lineno} column {exc.colno} (character {exc.pos}): {exc.msg}",
+            "json_invalid",
+            error=exc.msg,
+            position=exc.pos,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise _unprocessable(f"the body is not UTF-8 text: byte {exc.start} is invalid", "json_invalid") from None
+    except RecursionError:
+        raise _unprocessable(
+            "JSON nested too deeply to parse (a forecast request is at most 4 levels deep)", "json_too_deep"
+        ) from None
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (application/json, or any application/*+json)."""
+    declared = request.headers.get("content-type")
+    if declared:
+        header = email.message.Message()
+        header["content-type"] = declared
+        subtype = header.get_content_subtype()
+        if header.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json")):
+            return
+    raise HTTPException(
+        415,
+        f"the request body must be JSON: send Content-Type: {JSON_MEDIA_TYPE}, not {shown(declared)!r}"
+        if declared
+        else f"the request body must be JSON: send Content-Type: {JSON_MEDIA_TYPE} (none was given)",
+    )
+
+
+class StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = decode(await self.body())
+        return self._json
+
+
+class JsonBodyRoute(APIRoute):
+    """An APIRoute whose body must be declared JSON and is parsed by `decode`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            require_json(request)
+            return await handler(StrictJsonRequest(request.scope, request.receive))
+
+        return strict_handler
