@@ -28,13 +28,12 @@ from training.config import (
     DataConfig,
     TrainConfig,
 )
+from training.dataset import data_description, load_split
 from training.evaluate import metrics
 from training.pipeline import (
     Candidate,
-    data_description,
     export_candidate,
     float_description,
-    load_split,
     measure,
     publish_variant,
     train_candidate,
@@ -121,9 +120,9 @@ def baseline_row(baseline: Baseline, split: Split) -> dict[str, Any]:
     }
 
 
-def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+def run_benchmark(config: BenchmarkConfig, split: Split | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    split = load_split(config.data)
+    split = split or load_split(config.data)
     data = data_description(config.data, split)
     seeds = [config.train.seed + run for run in range(config.runs)]
     steps = config.runs * (len(FLOAT_UNITS) + len(SPARSITIES)) + len(BASELINES)

@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, data: DataConfig) -> str:
-    from training.pipeline import train_variant  # TensorFlow loads only after the arguments are checked
+    from training.dataset import load_split
+
+    split = load_split(data)  # bad data fails here, before TensorFlow loads
+    from training.pipeline import train_variant
 
     config = TrainConfig(
         units=VARIANT_UNITS[args.variant],
@@ -102,7 +105,7 @@ def _train(args: argparse.Namespace, data: DataConfig) -> str:
         seed=args.seed,
         verbose=0 if args.quiet else 2,
     )
-    meta = train_variant(args.variant, data, config, args.runs, args.models_dir)
+    meta = train_variant(args.variant, data, config, args.runs, args.models_dir, split=split)
     mape = meta["metrics"]["mape"]
     return (
         f"{args.variant}: test MAPE {mape['mean']:.2f}% ± {mape['std']:.2f} over {args.runs} run(s); "
@@ -111,6 +114,9 @@ def _train(args: argparse.Namespace, data: DataConfig) -> str:
 
 
 def _benchmark(args: argparse.Namespace, data: DataConfig) -> str:
+    from training.dataset import load_split
+
+    split = load_split(data)  # bad data fails here, before TensorFlow loads
     from training.benchmark import BenchmarkConfig, run_benchmark
 
     config = BenchmarkConfig(
@@ -122,7 +128,7 @@ def _benchmark(args: argparse.Namespace, data: DataConfig) -> str:
         reports_dir=args.reports_dir,
         readme=args.readme,
     )
-    result = run_benchmark(config)
+    result = run_benchmark(config, split=split)
     return f"benchmark done in {result['seconds'] / 60:.1f} min: {args.reports_dir / 'benchmark.md'}"
 
 
@@ -155,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except SalesDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; models/ and reports/ were left as they were", file=sys.stderr)
+        return 130
     print(message)
     return 0
 

@@ -18,14 +18,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from training.artifacts import file_sha256, library_versions, publish
+from training.artifacts import library_versions, publish
 from training.config import INPUT_NAME, OUTPUT_NAME, DataConfig, TrainConfig
-from training.data import SalesDataError, load_sales, select_series
+from training.dataset import data_description, load_split
 from training.evaluate import metrics, onnx_predict
 from training.export import OPSET, export
 from training.model import wrap_for_units
 from training.train import train_core
-from training.windows import Split, split_windows
+from training.windows import Split
 
 log = logging.getLogger("shelfcast.training")
 METRIC_KEYS = ("mape", "wape", "smape", "mae")
@@ -52,30 +52,6 @@ class Candidate:
             "test": self.test,
             **self.details,
         }
-
-
-def load_split(config: DataConfig) -> Split:
-    sales = load_sales(config.path)
-    series = select_series(sales, config.stores, config.items, source=config.path)
-    try:
-        return split_windows(series, config.window, config.train_fraction, config.validation_fraction)
-    except SalesDataError as exc:
-        raise SalesDataError(f"{config.path}: {exc}") from None
-
-
-def data_description(config: DataConfig, split: Split) -> dict[str, Any]:
-    return {
-        "source": Path(config.path).name,
-        "source_sha256": file_sha256(config.path),
-        "stores": list(config.stores),
-        "items": list(config.items),
-        "window_days": config.window,
-        "split": "chronological per series: first train_fraction of each series' windows train (its last "
-        "validation_fraction held out for early stopping and run selection), the rest test",
-        "train_fraction": config.train_fraction,
-        "validation_fraction": config.validation_fraction,
-        "windows": {"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
-    }
 
 
 def measure(onnx_bytes: bytes, split: Split) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
