@@ -125,6 +125,23 @@ def test_graph_cleanup_keeps_outputs_equal(trained_core, split) -> None:
     assert raw.graph.output[0].name != "forecast" and cleaned.graph.output[0].name == "forecast"
 
 
+@pytest.mark.slow
+def test_export_bytes_do_not_depend_on_initializer_order(trained_core) -> None:
+    """tf2onnx lists initializers in a per-process order; the cleaned file must not inherit it."""
+    import onnx
+
+    from training.export import clean, keras_to_onnx
+    from training.model import wrap_for_units
+
+    raw = keras_to_onnx(wrap_for_units(trained_core))
+    shuffled = onnx.load_from_string(raw.SerializeToString())
+    reordered = list(reversed([onnx.TensorProto.FromString(i.SerializeToString()) for i in shuffled.graph.initializer]))
+    del shuffled.graph.initializer[:]
+    shuffled.graph.initializer.extend(reordered)
+    assert [i.name for i in shuffled.graph.initializer] != [i.name for i in raw.graph.initializer]
+    assert clean(shuffled).SerializeToString() == clean(raw).SerializeToString()
+
+
 def _fake_meta(name: str, file_bytes: int, mape: float, weight_dtype: str = "float32") -> dict:
     return {
         "technique": "t",

@@ -120,12 +120,18 @@ def compact_names(model: onnx.ModelProto) -> None:
             return name
         return names.setdefault(name, f"t{len(names)}")
 
-    for init in graph.initializer:
-        init.name = short(init.name)
+    # Names follow first use along the node order, not tf2onnx's initializer order (which varies
+    # between processes), and initializers are stored in name order: the same model, the same bytes.
     for number, node in enumerate(graph.node):
         node.name = f"n{number}"
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
+    for init in graph.initializer:
+        init.name = short(init.name)
+    ordered = sorted(graph.initializer, key=lambda init: int(init.name[1:]) if init.name[1:].isdigit() else -1)
+    copies = [onnx.TensorProto.FromString(init.SerializeToString()) for init in ordered]
+    del graph.initializer[:]
+    graph.initializer.extend(copies)
     for info in graph.value_info:
         info.name = short(info.name)
 
