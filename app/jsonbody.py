@@ -64,6 +64,8 @@ def decode(body: bytes) -> Any:
         ) from None
     except UnicodeDecodeError as exc:
         raise _unprocessable(f"the body is not UTF-8 text: byte {exc.start} is invalid", "json_invalid") from None
+    except ValueError as exc:  # after JSONDecodeError, its subclass: e.g. an integer over Python's 4,300 digits
+        raise _unprocessable(f"invalid JSON: {shown(str(exc))}", "json_invalid") from None
     except RecursionError:
         raise _unprocessable(
             "JSON nested too deeply to parse (a forecast request is at most 4 levels deep)", "json_too_deep"

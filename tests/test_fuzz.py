@@ -172,6 +172,17 @@ def test_malformed_json_is_a_422_naming_the_problem(fuzzed_service: httpx.Client
     assert problem["loc"] == ["body"] and problem["type"] == kind and words in problem["msg"], problem
 
 
+@pytest.mark.parametrize("field", ["history", "store"])
+def test_a_number_too_long_for_python_is_a_422_not_a_400(fuzzed_service: httpx.Client, field: str) -> None:
+    huge = "1" + "0" * 4300  # Python refuses to parse integers over 4,300 digits
+    values = {"store": "1", "item": "1", "history": "[" + ", ".join(map(str, HISTORY)) + "]"}
+    values[field] = huge if field == "store" else "[" + huge + ", " + ", ".join(map(str, HISTORY[1:])) + "]"
+    body = "{" + ", ".join(f'"{k}": {v}' for k, v in values.items()) + "}"
+    response = fuzzed_service.post("/forecast", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
 def test_a_duplicate_key_is_refused_not_silently_last_wins(fuzzed_service: httpx.Client) -> None:
     body = GOOD.replace(b'{"store": 1,', b'{"store": 1, "store": 2,')
     problem = problem_of(fuzzed_service.post("/forecast", content=body, headers=JSON))
