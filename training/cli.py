@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     horizon = commands.add_parser("horizon", help="MAPE by horizon day of recursive forecasts, into reports/horizon.md")
     _data_arguments(horizon)
-    horizon.add_argument("--variants", default="lstm64,lstm32,lstm16,int8,lstm16-int8", help="comma-separated")
+    horizon.add_argument(
+        "--variants",
+        default="lstm64,lstm32,lstm16,pruned30,pruned50,pruned70,int8,pruned50-int8,lstm16-int8",
+        help="comma-separated",
+    )
     horizon.add_argument("--models-dir", type=Path, default=Path("models"))
     horizon.add_argument("--reports-dir", type=Path, default=Path("reports"))
 
