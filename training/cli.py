@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -152,12 +153,26 @@ def _horizon(args: argparse.Namespace, data: DataConfig) -> str:
     return f"horizon MAPE day 1 {day1}, day 28 {day28}: {args.reports_dir / 'horizon.md'}"
 
 
+def _stop_now(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM: say so in one line and leave at once.
+
+    Raising KeyboardInterrupt is not safe here: it can surface inside Python called from TensorFlow's
+    C++ and abort the process. Nothing is published before the end of a run, so models/ and
+    reports/ are as they were.
+    """
+    name = signal.Signals(signum).name
+    print(f"error: interrupted ({name}); models/ and reports/ were left as they were", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.command == "train" else logging.WARNING  # the benchmark shows a progress bar
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every conversion step at INFO
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_now)
     data = DataConfig(path=args.data, stores=args.stores, items=args.items) if hasattr(args, "data") else None
     command = {"train": _train, "benchmark": _benchmark, "report": _report, "horizon": _horizon}[args.command]
     try:
@@ -165,9 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     except SalesDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted; models/ and reports/ were left as they were", file=sys.stderr)
-        return 130
+
     print(message)
     return 0
 
