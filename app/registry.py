@@ -102,10 +102,9 @@ def open_session(variant: Variant, settings: Settings) -> ort.InferenceSession:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A variant ready to serve: its metadata, one shared session and the forecaster around it."""
+    """A variant ready to serve: its metadata and the forecaster around its one shared session."""
 
     variant: Variant
-    session: ort.InferenceSession
     forecaster: Forecaster
 
 
@@ -117,7 +116,7 @@ def ready(variant: Variant, settings: Settings) -> Loaded:
         forecaster.warm_up()
     except Exception as exc:  # onnxruntime's own error types: wrong input shape, missing output, ...
         raise ConfigurationError(f"variant {variant.name!r}: warm-up forecast failed: {exc}") from None
-    return Loaded(variant=variant, session=session, forecaster=forecaster)
+    return Loaded(variant=variant, forecaster=forecaster)
 
 
 @dataclass
