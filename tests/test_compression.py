@@ -118,6 +118,11 @@ def test_graph_cleanup_keeps_outputs_equal(trained_core, split) -> None:
     cleaned_bytes = cleaned.SerializeToString()
     assert {"Shape", "Expand"} <= {n.op_type for n in raw.graph.node}
     assert not {"Shape", "Expand"} & {n.op_type for n in cleaned.graph.node}
+    # the last hidden state comes from Y_h, so the full sequence Y is never written, and Max(x, 0) is Relu
+    assert {"Slice", "Max"} <= {n.op_type for n in raw.graph.node}
+    assert not {"Slice", "Max"} & {n.op_type for n in cleaned.graph.node}
+    (lstm,) = [n for n in cleaned.graph.node if n.op_type == "LSTM"]
+    assert lstm.output[0] == "" and lstm.output[1]
     assert len(cleaned_bytes) < len(raw_bytes)
     x = split.test.x
     raw_output = onnx_predict(raw_bytes, x)

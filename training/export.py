@@ -76,6 +76,72 @@ def strip_zero_initial_states(model: onnx.ModelProto) -> int:
     return stripped
 
 
+def _consumers(graph: onnx.GraphProto, name: str) -> list[onnx.NodeProto]:
+    return [node for node in graph.node if name in node.input]
+
+
+def _axes(graph: onnx.GraphProto, node: onnx.NodeProto) -> list[int] | None:
+    value = _constant_value(graph, node.input[1]) if len(node.input) > 1 else None
+    return None if value is None else [int(a) for a in np.ravel(value)]
+
+
+def read_final_hidden_state(model: onnx.ModelProto) -> int:
+    """Take the LSTM's last hidden state from its Y_h output instead of slicing it out of Y.
+
+    tf2onnx reads every step's output Y (seq, 1, batch, hidden) and slices the last step:
+    Squeeze -> Slice -> Squeeze. Y_h holds exactly that step, and with Y unread onnxruntime never
+    writes the full sequence (10,000 windows x 14 steps x 64 floats = 36 MB per batch). Returns how
+    many LSTMs were rewired; any other pattern is left alone.
+    """
+    graph = model.graph
+    rewired = 0
+    for lstm in [n for n in graph.node if n.op_type == "LSTM"]:
+        outputs = list(lstm.output) + [""] * (3 - len(lstm.output))
+        readers = _consumers(graph, outputs[0])
+        if any(_consumers(graph, o) for o in outputs[1:] if o) or len(readers) != 1:
+            continue
+        squeeze = readers[0]
+        slices = _consumers(graph, squeeze.output[0])
+        if squeeze.op_type != "Squeeze" or _axes(graph, squeeze) != [1] or len(slices) != 1:
+            continue
+        last = slices[0]
+        bounds = [_constant_value(graph, name) for name in last.input[1:4]]
+        if last.op_type != "Slice" or len(last.input) != 4 or any(b is None for b in bounds):
+            continue
+        starts, ends, axes = (np.ravel(b).tolist() for b in bounds)
+        finals = _consumers(graph, last.output[0])
+        if starts != [-1] or ends[0] < 1 or axes != [0] or len(finals) != 1:
+            continue
+        final = finals[0]
+        if final.op_type != "Squeeze" or _axes(graph, final) != [0]:
+            continue
+        # Y_h is (1, batch, hidden): the same Squeeze over axis 0 gives (batch, hidden).
+        hidden = f"{lstm.name or 'lstm'}_Y_h"
+        lstm.output[:] = ["", hidden]
+        final.input[0] = hidden
+        rewired += 1
+    if rewired:
+        remove_dead_nodes(model)
+    return rewired
+
+
+def max_zero_to_relu(model: onnx.ModelProto) -> int:
+    """Max(x, 0) is Relu(x); onnxruntime's Relu is a vectorised kernel, its broadcasting Max is not."""
+    graph = model.graph
+    replaced = 0
+    for position, node in enumerate(graph.node):
+        if node.op_type != "Max" or len(node.input) != 2:
+            continue
+        zero = _constant_value(graph, node.input[1])
+        if zero is None or zero.size != 1 or zero.ndim != 0 or float(zero) != 0.0:
+            continue
+        graph.node[position].CopyFrom(onnx.helper.make_node("Relu", [node.input[0]], list(node.output), name=node.name))
+        replaced += 1
+    if replaced:
+        remove_dead_nodes(model)
+    return replaced
+
+
 def remove_dead_nodes(model: onnx.ModelProto) -> None:
     """Remove nodes and initializers that no graph output depends on."""
     graph = model.graph
@@ -149,6 +215,8 @@ def clean(model: onnx.ModelProto) -> onnx.ModelProto:
     """Smaller, deterministic graph with the documented input/output names; checked by onnx."""
     strip_zero_initial_states(model)
     remove_dead_nodes(model)
+    read_final_hidden_state(model)
+    max_zero_to_relu(model)
     rename_output(model, OUTPUT_NAME)
     compact_names(model)
     drop_unused_metadata(model)
