@@ -7,10 +7,29 @@ last value), so errors compound with the horizon.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
+
+
+class _SingleWindowBinding:
+    """Input and output buffers bound once, for the commonest call: one window.
+
+    `session.run` converts the input dict, validates names and allocates the output on every call;
+    for a model that computes in ~25 µs that costs a quarter of the time. An IOBinding over
+    preallocated buffers skips all of it. Bindings are not thread-safe, so each thread has its own.
+    """
+
+    def __init__(self, session: ort.InferenceSession, input_name: str, output_name: str, window: int):
+        self.window = np.zeros((1, window, 1), dtype=np.float32)
+        self.forecast = np.zeros((1, 1), dtype=np.float32)
+        self.binding = session.io_binding()
+        self.binding.bind_cpu_input(input_name, self.window)
+        self.binding.bind_output(
+            output_name, "cpu", 0, np.float32, list(self.forecast.shape), self.forecast.ctypes.data
+        )
 
 
 class Forecaster:
@@ -22,9 +41,22 @@ class Forecaster:
         self._input_name = model_input.name
         self._output_names = [session.get_outputs()[0].name]
         self.window = int(model_input.shape[1])
+        self._per_thread = threading.local()
+
+    def _single(self) -> _SingleWindowBinding:
+        binding = getattr(self._per_thread, "binding", None)
+        if binding is None:
+            binding = _SingleWindowBinding(self._session, self._input_name, self._output_names[0], self.window)
+            self._per_thread.binding = binding
+        return binding
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """windows (N, window) float32, oldest first -> next-day forecasts (N,) float32."""
+        if len(windows) == 1:
+            single = self._single()
+            single.window[0, :, 0] = windows[0]
+            self._session.run_with_iobinding(single.binding)
+            return single.forecast[:, 0].copy()  # the buffer is reused by this thread's next call
         batch = windows.reshape(len(windows), self.window, 1)
         return self._session.run(self._output_names, {self._input_name: batch})[0][:, 0]
 
