@@ -20,10 +20,22 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes 1-64, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve shelfcast forecasts.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=8000)
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="uvicorn worker processes (default 1); each loads its own sessions and answers on the same port",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings()
@@ -36,7 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     observability.configure_logging(settings.log_level)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        return 0
+    del app  # it proved the configuration; every worker process builds its own
+    uvicorn.run(
+        "app.main:create_worker_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+    )
     return 0
 
 

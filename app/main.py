@@ -31,3 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.ready = True  # every session loaded and warmed up above
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The factory each uvicorn worker process calls (`python -m app --workers N`): its own logging and sessions."""
+    settings = Settings()
+    observability.configure_logging(settings.log_level)
+    return create_app(settings)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -142,10 +142,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_app(env: dict[str, str], args: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "--port", str(port)],
+        [sys.executable, "-m", "app", "--port", str(port), *args],
         cwd=REPO,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -166,13 +166,13 @@ def start_app(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
 
 
 @contextmanager
-def service_process(env: dict[str, str]) -> Iterator[tuple[httpx.Client, list[str]]]:
+def service_process(env: dict[str, str], args: Sequence[str] = ()) -> Iterator[tuple[httpx.Client, list[str]]]:
     """A real `python -m app` process on a free loopback port, a client for it, and its output so far.
 
     The service logs one line per request: its output is read as it comes, since a pipe nobody reads
     fills after a few hundred lines and then blocks the service in its next write.
     """
-    process, url = start_app(env)
+    process, url = start_app(env, args)
     output: list[str] = []
 
     def read() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -10,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import HISTORY, MODELS, run_app_expecting_failure, running_app
+from tests.conftest import HISTORY, MODELS, REPO, run_app_expecting_failure, running_app, service_process
 
 VARIANTS = sorted(p.stem for p in MODELS.glob("*.json"))
 
@@ -190,3 +192,26 @@ def test_benchmark_can_be_disabled() -> None:
 def test_invalid_configuration_fails_startup(env: dict[str, str], name: str) -> None:
     result = run_app_expecting_failure(env)
     assert result.returncode == 2 and name in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_port_and_both_answer() -> None:
+    body = {"store": 1, "item": 1, "history": HISTORY}
+    with service_process({"MODEL_VARIANT": "lstm16"}, ["--workers", "2"]) as (client, output):
+        answers = []
+        for _ in range(40):  # a new connection each time, so the kernel spreads them over the workers
+            with httpx.Client(base_url=str(client.base_url), timeout=60) as fresh:
+                answers.append(fresh.post("/forecast", json=body))
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.json()["forecast"] for a in answers}) == 1
+        assert answers[0].json()["variant"] == "lstm16"
+    started = {line.split("[")[1].split("]")[0] for line in output if "Started server process" in line}
+    assert len(started) == 2, output
+
+
+def test_workers_must_be_a_positive_count() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--workers", "0"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "1-64" in result.stderr and "Traceback" not in result.stderr
