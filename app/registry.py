@@ -93,6 +93,9 @@ def open_session(variant: Variant, settings: Settings) -> ort.InferenceSession:
     options.inter_op_num_threads = settings.ort_inter_op_threads
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # The arena keeps the largest batch's buffers for good: one 10,000-series lstm64 request left a
+    # worker 210 MiB bigger. Without it, memory goes back after each call, at no cost to latency.
+    options.enable_cpu_mem_arena = False
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for malformed models
