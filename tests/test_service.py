@@ -196,3 +196,15 @@ def test_invalid_port_is_refused_without_a_traceback() -> None:
     )
     assert result.returncode == 2
     assert "port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dependencies_run_on_the_event_loop_and_forecasting_in_the_thread_pool() -> None:
+    """A `def` dependency costs a thread hand-off per request; an `async def` forecast would block the loop."""
+    import inspect
+
+    from app import dependencies
+    from app.routers import forecast
+
+    getters = [f for name, f in vars(dependencies).items() if name.startswith("get_")]
+    assert len(getters) == 3 and all(inspect.iscoroutinefunction(f) for f in getters)
+    assert not inspect.iscoroutinefunction(forecast.forecast)
