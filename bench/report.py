@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from bench.inprocess import EAGER, ORT_RUN, SERVING, TF_FUNCTION
+from training.artifacts import write_atomic
+
+README_START, README_END = "<!-- performance:start -->", "<!-- performance:end -->"
 
 TARGET_SINGLE_P50_US = 40.0
 TARGET_RATIO_VS_TF_FUNCTION = 25.0
@@ -326,9 +330,31 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def readme_block(results: dict[str, Any]) -> str:
+    """The targets table for the README, with the command and a pointer to the full report."""
+    return "\n".join(
+        [
+            f"Measured by `{results['command']}` on {results['machine']['cpu']} "
+            f"({results['machine']['usable_cores']} cores), commit {results['machine']['git_commit']}; "
+            "every figure and ratio is in [reports/performance.md](reports/performance.md).",
+            "",
+            "| target | measured | |",
+            "|---|---|---|",
+            *(f"| {t['target']} | {t['measured']} | {_met(t['met'])} |" for t in results["targets"]),
+            "",
+        ]
+    )
+
+
+def write(results: dict[str, Any], out_dir: Path, readme: Path | None = None) -> tuple[Path, Path]:
+    """The two reports, and the README's block between its performance markers when a README is given."""
     json_path, md_path = out_dir / "performance.json", out_dir / "performance.md"
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
-    md_path.write_text(markdown(results))
+    write_atomic(json_path, (json.dumps(results, indent=2) + "\n").encode())
+    write_atomic(md_path, markdown(results).encode())
+    if readme is not None and readme.is_file():
+        text = readme.read_text()
+        pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+        if pattern.search(text):
+            block = f"{README_START}\n{readme_block(results)}{README_END}"
+            write_atomic(readme, pattern.sub(lambda _: block, text).encode())
     return json_path, md_path
