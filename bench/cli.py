@@ -7,10 +7,12 @@ only proves the pipeline works).
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -72,6 +74,16 @@ def checkout(ref: str) -> Iterator[tuple[Path, str]]:
             subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO, check=False)
 
 
+def _dependency_names(pyproject: Path) -> set[str]:
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower().replace("-", "_") for d in dependencies}
+
+
+def added_dependencies(tree: Path) -> tuple[str, ...]:
+    """Serving packages this tree depends on and `tree` did not: its service must run without them."""
+    return tuple(sorted(_dependency_names(REPO / "pyproject.toml") - _dependency_names(tree / "pyproject.toml")))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     variants = list(args.variants or discover(args.models_dir))
@@ -116,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 compare: dict[str, Any] = {"ref": args.compare_ref, "commit": commit, "in_process": before}
                 if not args.no_http:
                     first = replace(http_config, variants=http_config.variants[:1], workers=(1,))
-                    compare["http"] = http.run(first, Path(logs), cwd=tree)
+                    compare["without_packages"] = added_dependencies(tree)
+                    compare["http"] = http.run(first, Path(logs), cwd=tree, without=compare["without_packages"])
                 results["compare"] = compare
     results["training"] = training_time(REPO / "reports" / "benchmark.json", args.models_dir)
     results["targets"] = report.targets(results)

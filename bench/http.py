@@ -52,7 +52,9 @@ def _check_answer(url: str, body: bytes, series: int) -> None:
         raise RuntimeError(f"/forecast answered {len(forecasts)} forecasts for {series} series")
 
 
-def run(config: HttpConfig, log_dir: Path, *, cwd: Path | None = None) -> list[dict[str, Any]]:
+def run(
+    config: HttpConfig, log_dir: Path, *, cwd: Path | None = None, without: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """One row per (variant, workers, body, concurrency); rows of one service share its idle RSS."""
     rows: list[dict[str, Any]] = []
     payloads = bodies(config.batch_series)
@@ -60,7 +62,7 @@ def run(config: HttpConfig, log_dir: Path, *, cwd: Path | None = None) -> list[d
     with tqdm(total=steps, desc="http", unit="load") as progress:
         for variant in config.variants:
             for workers in config.workers:
-                with running_service(variant, workers, log_dir, cwd=cwd) as service:
+                with running_service(variant, workers, log_dir, cwd=cwd, without=without) as service:
                     for body, series in payloads.values():
                         _check_answer(service.url, body, series)
                     idle = service.rss_mib()

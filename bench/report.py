@@ -247,7 +247,13 @@ def _compare_md(compare: dict[str, Any], inproc: list[dict[str, Any]], http: lis
             f"| {_fmt(batch_ms(before), 2)} | {_fmt(batch_ms(after), 2)} |"
         )
     if compare.get("http"):
-        lines += ["", "HTTP, before and after (same load, same machine, same run):", ""]
+        without = ", ".join(compare.get("without_packages", ())) or "nothing"
+        lines += [
+            "",
+            "HTTP, before and after (same load, same machine, same run; the old service ran with the packages "
+            f"it declared, i.e. without {without}):",
+            "",
+        ]
         lines += [
             "| body | concurrency | before requests/s | after requests/s | before p50 ms | after p50 ms "
             "| before p99 ms | after p99 ms |",

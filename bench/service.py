@@ -61,9 +61,20 @@ def _ready(url: str) -> bool:
         return False
 
 
+# `python -m app` with some packages made unimportable: an older checkout runs as it did when those
+# were not among its dependencies (uvicorn, for one, falls back to h11 and asyncio without httptools and uvloop)
+_WITHOUT = "import runpy, sys; sys.modules.update(dict.fromkeys(sys.argv.pop(1).split(','))); runpy.run_module('app', run_name='__main__', alter_sys=True)"  # noqa: E501
+
+
 @contextmanager
 def running_service(
-    variant: str, workers: int, log_dir: Path, *, cwd: Path | None = None, timeout_s: float = 90.0
+    variant: str,
+    workers: int,
+    log_dir: Path,
+    *,
+    cwd: Path | None = None,
+    without: tuple[str, ...] = (),
+    timeout_s: float = 90.0,
 ) -> Iterator[Service]:
     """Start `python -m app` with MODEL_VARIANT=variant and wait until every worker is ready."""
     port = free_port()
@@ -71,7 +82,8 @@ def running_service(
     env = {**os.environ, "MODEL_VARIANT": variant}
     if cwd is not None:
         env["PYTHONPATH"] = str(cwd)
-    command = [sys.executable, "-m", "app", "--port", str(port)]
+    command = [sys.executable, "-c", _WITHOUT, ",".join(without)] if without else [sys.executable, "-m", "app"]
+    command += ["--port", str(port)]
     if workers > 1:  # only then: a checkout from before --workers existed still starts
         command += ["--workers", str(workers)]
     with log_path.open("wb") as log:
