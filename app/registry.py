@@ -96,6 +96,9 @@ def open_session(variant: Variant, settings: Settings) -> ort.InferenceSession:
     # The arena keeps the largest batch's buffers for good: one 10,000-series lstm64 request left a
     # worker 210 MiB bigger. Without it, memory goes back after each call, at no cost to latency.
     options.enable_cpu_mem_arena = False
+    # With ORT_INTRA_OP_THREADS > 1, idle pool threads would spin between calls, taking CPU from the
+    # event loop and from other workers on the same cores; they sleep instead.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for malformed models

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from app.benchmarking import sample_windows
-from app.forecasting import Forecaster
+from app.forecasting import CHUNK_WINDOWS, Forecaster
 from app.registry import discover, open_session, ready
 from app.settings import REPO_MODELS_DIR, Settings
 
@@ -64,6 +64,7 @@ def test_sessions_have_explicit_threads_and_no_memory_arena() -> None:
     options = session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
     assert options.enable_cpu_mem_arena is False
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_a_large_batch_does_not_leave_the_process_larger() -> None:
@@ -76,3 +77,13 @@ def test_a_large_batch_does_not_leave_the_process_larger() -> None:
         forecaster.predict(windows)
     grown_mib = (process.memory_info().rss - before) / 2**20
     assert grown_mib < 80, f"RSS grew {grown_mib:.0f} MiB"
+
+
+def test_a_batch_larger_than_a_slice_equals_its_slices(loaded: tuple[str, Forecaster]) -> None:
+    _, forecaster = loaded
+    windows = sample_windows(CHUNK_WINDOWS * 2 + 37, forecaster.window, seed=6)
+    whole = forecaster.predict(windows)
+    assert whole.shape == (len(windows),) and whole.dtype == np.float32
+    for start in (0, CHUNK_WINDOWS, 2 * CHUNK_WINDOWS):
+        piece = windows[start : start + CHUNK_WINDOWS]
+        np.testing.assert_array_equal(whole[start : start + len(piece)], forecaster.predict(piece))
