@@ -14,7 +14,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -98,39 +98,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.quick:
         inproc_config = replace(
-            inproc_config,
-            single_min_calls=50,
-            single_max_calls=200,
-            single_budget_s=0.1,
-            eager_min_calls=2,
-            eager_budget_s=0.1,
-            batch_sizes=(1, 100),
-            batch_min_calls=2,
-            batch_budget_s=0.1,
-        )
+            inproc_config, rounds=2, single_calls=50, tf_function_calls=5, eager_calls=1, batch_sizes=(1, 100),
+            batch_rounds=1, batch_work=200,
+        )  # fmt: skip
         http_config = replace(http_config, duration_s=min(args.duration, 1.0), warmup_s=0.2)
 
     command = "shelfcast-bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     results: dict[str, Any] = {"command": command.strip(), "machine": machine.describe(REPO)}
     if args.generator != "python":
         results["machine"]["load_generator"] = available_generator(args.generator)
-    results["in_process"] = [r.to_dict() for r in inprocess.run(args.models_dir, variants, inproc_config)]
-    with tempfile.TemporaryDirectory(prefix="shelfcast-bench-logs-") as logs:
+    with ExitStack() as stack:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shelfcast-bench-logs-")))
+        tree, commit = stack.enter_context(checkout(args.compare_ref)) if args.compare_ref else (None, None)
+        before_models = tree / "models" if tree is not None else None
+        inproc = inprocess.run(args.models_dir, variants, inproc_config, before_dir=before_models)
+        results["in_process"] = [r.to_dict() for r in inproc]
         if not args.no_http:
-            results["http"] = http.run(http_config, Path(logs))
-        if args.compare_ref:
-            with checkout(args.compare_ref) as (tree, commit):
-                before = [
-                    inprocess.measure_onnx(tree / "models", name, inproc_config).to_dict()
-                    for name in variants
-                    if name in discover(tree / "models")
-                ]
-                compare: dict[str, Any] = {"ref": args.compare_ref, "commit": commit, "in_process": before}
-                if not args.no_http:
-                    first = replace(http_config, variants=http_config.variants[:1], workers=(1,))
-                    compare["without_packages"] = added_dependencies(tree)
-                    compare["http"] = http.run(first, Path(logs), cwd=tree, without=compare["without_packages"])
-                results["compare"] = compare
+            results["http"] = http.run(http_config, logs)
+        if tree is not None:
+            compare: dict[str, Any] = {"ref": args.compare_ref, "commit": commit}
+            if not args.no_http:
+                first = replace(http_config, variants=http_config.variants[:1], workers=(1,))
+                compare["without_packages"] = added_dependencies(tree)
+                compare["http"] = http.run(first, logs, cwd=tree, without=compare["without_packages"])
+            results["compare"] = compare
     results["training"] = training_time(REPO / "reports" / "benchmark.json", args.models_dir)
     results["targets"] = report.targets(results)
     # the README shows the targets of the committed report only, never those of a run written elsewhere

@@ -1,14 +1,15 @@
 """In-process latency and throughput: each variant through onnxruntime and through Keras, side by side.
 
-onnxruntime is measured two ways: a plain `session.run` (what a user writes first) and the
-service's own `Forecaster` (what `/forecast` runs). Keras runs the same weights (bench.keras_twin)
-eagerly and as a `tf.function`. All paths take numpy in and give numpy out, so conversions are
-counted on both sides. Windows are realistic daily sales, not zeros.
+onnxruntime is measured two ways: a plain `session.run` (what a user writes first, and what the
+service called before it had a Forecaster fast path) and the service's own `Forecaster` (what
+`/forecast` runs). Keras runs the same weights (bench.keras_twin) eagerly and as a `tf.function`.
+All paths take numpy in and give numpy out, so conversions count on both sides. Windows are
+realistic daily sales, not zeros. With `before_dir`, the same variant's file from an older commit
+runs in the same rounds, through a session set up as the service then set it up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,20 +22,33 @@ from app.benchmarking import sample_windows
 from app.forecasting import Forecaster
 from app.registry import discover, ready
 from app.settings import Settings
-from bench.timing import Timing, time_calls
+from bench.timing import Path as TimedPath
+from bench.timing import Timing, interleaved
+
+ORT_RUN = "onnxruntime session.run"
+SERVING = "onnxruntime (service Forecaster)"
+TF_FUNCTION = "Keras tf.function"
+EAGER = "Keras eager"
+BEFORE = "before: old file, session.run"
+
+
+def ort_batch_path(threads: int) -> str:
+    return f"onnxruntime (service Forecaster), {threads} thread{'s' if threads > 1 else ''}"
+
+
+TF_BATCH = f"{TF_FUNCTION}, TensorFlow default threads"
 
 
 @dataclass(frozen=True)
 class InProcessConfig:
-    single_min_calls: int = 2_000
-    single_max_calls: int = 20_000
-    single_budget_s: float = 2.0
-    eager_min_calls: int = 20
-    eager_budget_s: float = 2.0
+    rounds: int = 20
+    single_calls: int = 500  # per round, for each onnxruntime path
+    tf_function_calls: int = 50
+    eager_calls: int = 2  # an eager call takes tens of milliseconds
     batch_sizes: tuple[int, ...] = (1, 100, 10_000)
-    batch_min_calls: int = 10
-    batch_budget_s: float = 1.5
-    threads: tuple[int, ...] = (1, 2)  # onnxruntime intra-op threads for the batch table; the service default is 1
+    batch_rounds: int = 5
+    batch_work: int = 20_000  # windows per round and path: 200 calls at batch 100, 2 at 10,000
+    threads: tuple[int, ...] = (1, 2)  # onnxruntime intra-op threads for batches; the service default is 1
     keras: bool = True
 
 
@@ -54,90 +68,78 @@ class VariantResult:
         }
 
 
-ORT_RUN = "onnxruntime session.run"
-SERVING = "onnxruntime (service Forecaster)"
-TF_FUNCTION = "Keras tf.function"
-EAGER = "Keras eager"
-
-
 def _forecaster(models_dir: Path, name: str, threads: int) -> Forecaster:
     settings = Settings(models_dir=models_dir, model_variant=name, ort_intra_op_threads=threads)
     return ready(discover(models_dir)[name], settings).forecaster
 
 
 def _plain_session(path: Path) -> ort.InferenceSession:
+    """onnxruntime's defaults with one thread each: how the service built sessions before this suite."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _single(call: Callable[[], object], config: InProcessConfig) -> Timing:
-    return time_calls(
-        call,
-        batch=1,
-        min_calls=config.single_min_calls,
-        max_calls=config.single_max_calls,
-        budget_s=config.single_budget_s,
-    )
-
-
-def _batch(call: Callable[[], object], size: int, config: InProcessConfig) -> Timing:
-    return time_calls(
-        call, batch=size, min_calls=config.batch_min_calls, max_calls=100_000, budget_s=config.batch_budget_s, warmup=3
-    )
-
-
-def measure_onnx(models_dir: Path, name: str, config: InProcessConfig, *, batches: bool = True) -> VariantResult:
-    """onnxruntime only: plain session.run and the service's Forecaster, single window and batches."""
-    result = VariantResult(variant=name)
-    path = Path(models_dir) / discover(models_dir)[name].metadata["file"]
-    window = sample_windows(1, 14, seed=0)
-    session = _plain_session(path)
-    feed = {session.get_inputs()[0].name: window[..., None]}
+def _run(session: ort.InferenceSession, windows: np.ndarray):
+    feed = {session.get_inputs()[0].name: windows[..., None]}
     outputs = [session.get_outputs()[0].name]
-    result.single[ORT_RUN] = _single(lambda: session.run(outputs, feed), config)
-    serving = _forecaster(models_dir, name, threads=1)
-    result.single[SERVING] = _single(lambda: serving.predict(window), config)
-    if not batches:
-        return result
-    for threads in config.threads:
-        forecaster = serving if threads == 1 else _forecaster(models_dir, name, threads)
-        timings = {}
-        for size in config.batch_sizes:
-            windows = sample_windows(size, 14, seed=size)
-            timings[size] = _batch(lambda f=forecaster, w=windows: f.predict(w), size, config)
-        result.batch[f"onnxruntime, {threads} thread{'s' if threads > 1 else ''}"] = timings
-    return result
+    return lambda: session.run(outputs, feed)[0][:, 0]
 
 
-def add_keras(result: VariantResult, path: Path, config: InProcessConfig) -> None:
-    """The same model through Keras: eager call and tf.function, single window and batches."""
+def _file(models_dir: Path, name: str) -> Path:
+    return Path(models_dir) / discover(models_dir)[name].metadata["file"]
+
+
+def _keras(path: Path):
     import tensorflow as tf
 
     from bench.keras_twin import keras_twin
 
     model, description = keras_twin(path)
-    result.keras_weights = description
     traced = tf.function(
         lambda history: model(history, training=False),
         input_signature=[tf.TensorSpec((None, 14, 1), tf.float32)],
     )
-    window = sample_windows(1, 14, seed=0)[..., None]
-    result.single[TF_FUNCTION] = _single(lambda: traced(window).numpy(), config)
-    result.single[EAGER] = time_calls(
-        lambda: np.asarray(model(window, training=False)),
-        batch=1,
-        min_calls=config.eager_min_calls,
-        max_calls=config.single_max_calls,
-        budget_s=config.eager_budget_s,
-        warmup=3,
-    )
-    timings = {}
+    return model, traced, description
+
+
+def measure(
+    models_dir: Path, name: str, config: InProcessConfig, *, keras: bool, before_dir: Path | None = None
+) -> VariantResult:
+    result = VariantResult(variant=name)
+    window = sample_windows(1, 14, seed=0)
+    serving = {threads: _forecaster(models_dir, name, threads) for threads in config.threads}
+    session = _plain_session(_file(models_dir, name))
+    old = _plain_session(_file(before_dir, name)) if before_dir is not None else None
+    single = {
+        ORT_RUN: TimedPath(_run(session, window), config.single_calls),
+        SERVING: TimedPath(lambda: serving[1].predict(window), config.single_calls),
+    }
+    if old is not None:
+        single[BEFORE] = TimedPath(_run(old, window), config.single_calls)
+    if keras:
+        model, traced, result.keras_weights = _keras(_file(models_dir, name))
+        keras_window = window[..., None]
+        single[TF_FUNCTION] = TimedPath(lambda: traced(keras_window).numpy(), config.tf_function_calls)
+        single[EAGER] = TimedPath(lambda: np.asarray(model(keras_window, training=False)), config.eager_calls, 3)
+    result.single = interleaved(single, batch=1, rounds=config.rounds)
+
     for size in config.batch_sizes:
-        windows = sample_windows(size, 14, seed=size)[..., None]
-        timings[size] = _batch(lambda w=windows: traced(w).numpy(), size, config)
-    result.batch[f"{TF_FUNCTION}, TensorFlow default threads"] = timings
+        windows = sample_windows(size, 14, seed=size)
+        calls = max(1, config.batch_work // size)
+        paths = {
+            ort_batch_path(threads): TimedPath(lambda f=forecaster, w=windows: f.predict(w), calls, 2)
+            for threads, forecaster in serving.items()
+        }
+        if old is not None:
+            paths[BEFORE] = TimedPath(_run(old, windows), calls, 2)
+        if keras:
+            keras_windows = windows[..., None]
+            paths[TF_BATCH] = TimedPath(lambda w=keras_windows: traced(w).numpy(), calls, 2)
+        for path_name, timing in interleaved(paths, batch=size, rounds=config.batch_rounds).items():
+            result.batch.setdefault(path_name, {})[size] = timing
+    return result
 
 
 def keras_available() -> bool:
@@ -148,12 +150,13 @@ def keras_available() -> bool:
     return True
 
 
-def run(models_dir: Path, variants: list[str], config: InProcessConfig) -> list[VariantResult]:
+def run(
+    models_dir: Path, variants: list[str], config: InProcessConfig, before_dir: Path | None = None
+) -> list[VariantResult]:
+    """Every variant; with before_dir, those that also exist there get the older file beside them."""
     with_keras = config.keras and keras_available()
-    results = []
-    for name in tqdm(variants, desc="in-process", unit="variant"):
-        result = measure_onnx(models_dir, name, config)
-        if with_keras:
-            add_keras(result, Path(models_dir) / discover(models_dir)[name].metadata["file"], config)
-        results.append(result)
-    return results
+    old_names = set(discover(before_dir)) if before_dir is not None else set()
+    return [
+        measure(models_dir, name, config, keras=with_keras, before_dir=before_dir if name in old_names else None)
+        for name in tqdm(variants, desc="in-process", unit="variant")
+    ]

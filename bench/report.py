@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.inprocess import EAGER, ORT_RUN, SERVING, TF_FUNCTION
+from bench.inprocess import BEFORE, EAGER, ORT_RUN, SERVING, TF_FUNCTION, ort_batch_path
 from training.artifacts import write_atomic
 
 README_START, README_END = "<!-- performance:start -->", "<!-- performance:end -->"
@@ -223,28 +223,26 @@ def _training_md(training: dict[str, Any]) -> list[str]:
 
 def _compare_md(compare: dict[str, Any], inproc: list[dict[str, Any]], http: list[dict[str, Any]]) -> list[str]:
     lines = [
-        f"Measured in the same run on the files and code of commit `{compare['ref']}` ({compare['commit']}).",
+        f"Commit `{compare['ref']}` ({compare['commit']}) measured in the same run, in alternating rounds with "
+        "this tree: its model files through a session set up as its service set them up (onnxruntime defaults "
+        "with one thread: memory arena on; `session.run` on the whole batch), against this tree's files through "
+        "the service's Forecaster.",
         "",
-        "| variant | before: old file, session.run (the old service's call) p50 µs "
-        "| old file, new Forecaster p50 µs | after: new file, new Forecaster p50 µs "
-        "| before ÷ after | before: 10,000 batch ms | after: 10,000 batch ms |",
+        "| variant | before: one window p50 µs | after: one window p50 µs | before ÷ after "
+        "| before: 10,000 windows ms | after: 10,000 windows ms | before ÷ after |",
         "|---|---|---|---|---|---|---|",
     ]
-    now = {r["variant"]: r for r in inproc}
-    for before in compare["in_process"]:
-        after = now.get(before["variant"])
-        if after is None:
+    for row in inproc:
+        before, after = row["single"].get(BEFORE), row["single"][SERVING]
+        if before is None:
             continue
-        b_run, b_serv, a_serv = before["single"][ORT_RUN], before["single"][SERVING], after["single"][SERVING]
-
-        def batch_ms(r: dict[str, Any]) -> float | None:
-            t = r["batch"].get("onnxruntime, 1 thread", {}).get("10000")
-            return None if t is None else t["p50_us"] / 1000
-
+        big_before = row["batch"].get(BEFORE, {}).get("10000")
+        big_after = row["batch"].get(ort_batch_path(1), {}).get("10000")
+        b_ms, a_ms = (t and t["p50_us"] / 1000 for t in (big_before, big_after))
         lines.append(
-            f"| {before['variant']} | {b_run['p50_us']:.1f} | {b_serv['p50_us']:.1f} | {a_serv['p50_us']:.1f} "
-            f"| {_ratio(b_run['p50_us'], a_serv['p50_us'])} "
-            f"| {_fmt(batch_ms(before), 2)} | {_fmt(batch_ms(after), 2)} |"
+            f"| {row['variant']} | {before['p50_us']:.1f} | {after['p50_us']:.1f} "
+            f"| {_ratio(before['p50_us'], after['p50_us'])} "
+            f"| {_fmt(b_ms, 1)} | {_fmt(a_ms, 1)} | {_ratio(b_ms, a_ms)} |"
         )
     if compare.get("http"):
         without = ", ".join(compare.get("without_packages", ())) or "nothing"

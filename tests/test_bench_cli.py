@@ -39,13 +39,15 @@ def test_every_in_process_path_is_measured_per_variant(quick_report) -> None:
             "onnxruntime (service Forecaster)",
             "Keras tf.function",
             "Keras eager",
+            "before: old file, session.run",  # --compare-ref HEAD: the same file, in the same rounds
         }
         for timing in row["single"].values():
             assert timing["calls"] >= 2 and 0 < timing["p50_us"] <= timing["p99_us"]
         assert set(row["batch"]) == {
-            "onnxruntime, 1 thread",
-            "onnxruntime, 2 threads",
+            "onnxruntime (service Forecaster), 1 thread",
+            "onnxruntime (service Forecaster), 2 threads",
             "Keras tf.function, TensorFlow default threads",
+            "before: old file, session.run",
         }
         for sizes in row["batch"].values():
             assert set(sizes) == {"1", "100"}
@@ -79,7 +81,10 @@ def test_report_states_machine_targets_training_time_and_the_before_after(quick_
     assert results["command"] in markdown
     assert results["training"]["wall_seconds"] > 0
     assert set(results["training"]["per_variant"]) >= {"lstm64", "lstm16", "lstm16-int8"}
-    assert results["compare"]["ref"] == "HEAD" and results["compare"]["in_process"]
+    assert results["compare"]["ref"] == "HEAD" and results["compare"]["without_packages"] == []
+    assert {(r["series_per_request"], r["concurrency"]) for r in results["compare"]["http"]} == {
+        (s, c) for s in (1, 50) for c in (1, 4)
+    }
     targets = results["targets"]
     assert len(targets) == 7
     not_measured = {t["target"] for t in targets if t["met"] is None}
@@ -104,3 +109,24 @@ def test_bad_arguments_are_refused_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--concurrency" in done.stderr and "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_older_tree_runs_without_the_serving_packages_it_did_not_declare(tmp_path: Path) -> None:
+    from bench.cli import added_dependencies
+    from bench.service import running_service
+
+    old = tmp_path / "old"
+    old.mkdir()
+    current = (REPO / "pyproject.toml").read_text()
+    (old / "pyproject.toml").write_text(
+        current.replace('    "uvloop', '    # "uvloop').replace('    "orjson', '    # "orjson')
+    )
+    assert added_dependencies(old) == ("orjson", "uvloop")
+
+    blocked = ("uvloop", "httptools")
+    with running_service("lstm16", 1, tmp_path, without=blocked) as service:
+        assert service.rss_mib()["worker 1"] > 10
+    log = service.log_path.read_text()
+    assert "Application startup complete" in log
+    probe = [sys.executable, "-c", "import sys; sys.modules.update(dict.fromkeys(['uvloop'])); import uvloop"]
+    assert subprocess.run(probe, capture_output=True).returncode != 0  # the mechanism: None in sys.modules
