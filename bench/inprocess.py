@@ -48,6 +48,7 @@ class InProcessConfig:
     batch_sizes: tuple[int, ...] = (1, 100, 10_000)
     batch_rounds: int = 5
     batch_work: int = 20_000  # windows per round and path: 200 calls at batch 100, 2 at 10,000
+    batch_calls: int = 200  # at most, per round and path (Keras takes ~1 ms a call at any small batch)
     threads: tuple[int, ...] = (1, 2)  # onnxruntime intra-op threads for batches; the service default is 1
     keras: bool = True
 
@@ -127,7 +128,7 @@ def measure(
 
     for size in config.batch_sizes:
         windows = sample_windows(size, 14, seed=size)
-        calls = max(1, config.batch_work // size)
+        calls = max(1, min(config.batch_calls, config.batch_work // size))
         paths = {
             ort_batch_path(threads): TimedPath(lambda f=forecaster, w=windows: f.predict(w), calls, 2)
             for threads, forecaster in serving.items()
