@@ -15,9 +15,10 @@ import onnxruntime as ort
 
 # Larger batches run in slices of this many windows. Without onnxruntime's arena every call maps its
 # buffers afresh, and one 10,000-window call spent more time faulting in pages than computing: measured
-# (lstm64, 1 thread) 292 ms whole, 108 ms in slices of 512 (256-1,024 were within 15%). Slices also cap
-# the memory a request can take, whatever MAX_BATCH_SERIES allows.
-CHUNK_WINDOWS = 512
+# (lstm64, 1 thread) 292 ms whole, 105 ms in slices of 256 (128-1,024 were within 15%). Slices also
+# bound the memory a call holds: four threads forecasting 1,000 lstm64 windows at once peaked at
+# 136 MiB with slices of 512 and 113 MiB with 256 (79 MiB before the first call).
+CHUNK_WINDOWS = 256
 
 
 class _SingleWindowBinding:

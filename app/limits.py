@@ -1,7 +1,8 @@
-"""Refuse oversized request bodies with 413 before anything parses them (pure ASGI, no buffering)."""
+"""Limits applied before the app reads a body (pure ASGI, no buffering): size, and forecasts at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,3 +50,25 @@ class BodySizeLimit:
                 await send(message)
 
         await self.app(scope, counting_receive, guarded_send)
+
+
+class ForecastAdmission:
+    """At most `limit` POST /forecast requests are read and computed at once; the rest wait, unread.
+
+    A waiting request's body stays in the socket (uvicorn stops reading past 64 KiB), so memory holds
+    `limit` batches, not one per open connection. 64 clients sending 1,000-series lstm64 batches to
+    one worker: RSS peaked at 444 MiB with anyio's 40 threads, 274 MiB with 4 threads, 142 MiB with 4
+    admitted, 128-135 MiB with 2 admitted (108 MiB idle). Probes and /models never wait here.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, path: str = "/forecast"):
+        self.app = app
+        self.path = path
+        self.slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        async with self.slots:
+            await self.app(scope, receive, send)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
 from app import errors, observability, openapi
-from app.limits import BodySizeLimit
+from app.limits import BodySizeLimit, ForecastAdmission
 from app.registry import Registry
 from app.routers import benchmark, forecast, health, models
 from app.settings import Settings
@@ -15,7 +19,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = Registry.load(settings)
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in anyio's default thread pool, 40 threads unless told otherwise: 40 batches
+        # computing at once on 2 cores, each holding its buffers (see ForecastAdmission for the numbers).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.forecast_concurrency
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="shelfcast",
         version="0.1.0",
         description="Next-day and multi-day demand forecasts per store and item from tiny LSTM models, "
@@ -28,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     openapi.install(app, registry, settings)
     app.state.telemetry = observability.install(app)
+    app.add_middleware(ForecastAdmission, limit=settings.forecast_concurrency)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.ready = True  # every session loaded and warmed up above
     return app

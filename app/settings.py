@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     models_dir: Path = Field(REPO_MODELS_DIR, description="folder holding <variant>.onnx and <variant>.json")
     ort_intra_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads inside one operator")
     ort_inter_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads across operators")
+    forecast_concurrency: int = Field(
+        2,
+        ge=1,
+        le=256,
+        description="forecast requests read and computed at once per worker (also its thread pool's size); "
+        "later ones wait unread, so memory holds this many batches, not one per connection",
+    )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="any case")
     max_batch_series: int = Field(10_000, ge=1, le=100_000, description="series per /forecast request")
     benchmark_enabled: bool = Field(True, description="false turns GET /benchmark off (403)")

@@ -208,3 +208,8 @@ def test_dependencies_run_on_the_event_loop_and_forecasting_in_the_thread_pool()
     getters = [f for name, f in vars(dependencies).items() if name.startswith("get_")]
     assert len(getters) == 3 and all(inspect.iscoroutinefunction(f) for f in getters)
     assert not inspect.iscoroutinefunction(forecast.forecast)
+    # probes and /models compute nothing: on the loop they answer even while every pool thread forecasts
+    from app.routers import health, models
+
+    for endpoint in (health.livez, health.readyz, health.healthz, models.list_models, models.get_model):
+        assert inspect.iscoroutinefunction(endpoint), endpoint.__name__

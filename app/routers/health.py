@@ -13,7 +13,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/livez")
-def livez() -> dict[str, str]:
+async def livez() -> dict[str, str]:
     """The process is up and answering; checks nothing else (restart me only if this fails)."""
     return {"status": "alive"}
 
@@ -23,7 +23,7 @@ def livez() -> dict[str, str]:
     response_model=ReadyStatus,
     responses={503: {"model": ReadyStatus, "description": "not ready yet: send no traffic"}},
 )
-def readyz(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> JSONResponse:
+async def readyz(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> JSONResponse:
     """The active model is loaded and has answered a warm-up forecast: send me traffic."""
     if not getattr(request.app.state, "ready", False):
         return JSONResponse({"status": "not ready"}, status_code=503)
@@ -31,6 +31,6 @@ def readyz(request: Request, registry: Annotated[Registry, Depends(get_registry)
 
 
 @router.get("/healthz")
-def healthz(registry: Annotated[Registry, Depends(get_registry)]) -> dict[str, str]:
+async def healthz(registry: Annotated[Registry, Depends(get_registry)]) -> dict[str, str]:
     """Kept for existing checks: the model is loaded and answered a warm-up forecast at startup."""
     return {"status": "ok", "variant": registry.active_name}

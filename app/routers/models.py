@@ -25,7 +25,7 @@ def _summary(registry: Registry, name: str) -> VariantSummary:
 
 
 @router.get("/models", response_model=ModelsResponse)
-def list_models(registry: Annotated[Registry, Depends(get_registry)]) -> ModelsResponse:
+async def list_models(registry: Annotated[Registry, Depends(get_registry)]) -> ModelsResponse:
     """Every variant in the models folder with its metadata as training recorded it, and which one is active."""
     return ModelsResponse(
         active=registry.active_name, variants=[_summary(registry, n) for n in sorted(registry.variants)]
@@ -33,7 +33,7 @@ def list_models(registry: Annotated[Registry, Depends(get_registry)]) -> ModelsR
 
 
 @router.get("/models/{name}", response_model=VariantSummary, responses=documented(404, "no variant of that name"))
-def get_model(name: str, registry: Annotated[Registry, Depends(get_registry)]) -> VariantSummary:
+async def get_model(name: str, registry: Annotated[Registry, Depends(get_registry)]) -> VariantSummary:
     """One variant's full metadata: technique, parameters, the three sizes, metrics of every run, sha256."""
     if name not in registry.variants:
         raise HTTPException(404, f"no variant {shown(name)!r}; valid names: {', '.join(sorted(registry.variants))}")
