@@ -94,6 +94,8 @@ class BatchRequest(BaseModel):
 
 
 def _shape(body: Any) -> str:
+    if isinstance(body, BatchRequest):  # already validated by the route's fast path
+        return "batch"
     return "batch" if isinstance(body, dict) and "series" in body else "single"
 
 

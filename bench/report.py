@@ -245,11 +245,11 @@ def _compare_md(compare: dict[str, Any], inproc: list[dict[str, Any]], http: lis
             f"| {_fmt(b_ms, 1)} | {_fmt(a_ms, 1)} | {_ratio(b_ms, a_ms)} |"
         )
     if compare.get("http"):
-        without = ", ".join(compare.get("without_packages", ())) or "nothing"
+        without = ", ".join(compare.get("without_packages", ()))
         lines += [
             "",
             "HTTP, before and after (same load, same machine, same run; the old service ran with the packages "
-            f"it declared, i.e. without {without}):",
+            f"it declared{f', i.e. without {without}' if without else ''}):",
             "",
         ]
         lines += [

@@ -6,6 +6,7 @@ from typing import Annotated
 import numpy as np
 import orjson
 from fastapi import APIRouter, Body, Depends, Response
+from pydantic import TypeAdapter
 
 from app.dependencies import get_registry, get_settings, get_telemetry
 from app.errors import documented, invalid
@@ -22,7 +23,12 @@ from app.schemas import (
 )
 from app.settings import Settings
 
-router = APIRouter(tags=["forecast"], route_class=JsonBodyRoute)
+
+class ForecastRoute(JsonBodyRoute):
+    fast_adapter = TypeAdapter(ForecastRequest)
+
+
+router = APIRouter(tags=["forecast"], route_class=ForecastRoute)
 
 
 class JsonBytes(Response):
