@@ -10,8 +10,10 @@ the position of a syntax error.
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 import re
+import typing
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -94,13 +96,24 @@ def require_json(request: Request) -> None:
 _KEY = re.compile(rb'"[A-Za-z_][A-Za-z0-9_]*"\s*:')
 
 
+@functools.cache
+def _nested_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """Fields of `model` that hold a model or a list of models: the only places keys can nest."""
+
+    def holds_models(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return typing.get_origin(annotation) is list and holds_models(typing.get_args(annotation)[0])
+
+    return tuple(name for name, field in model.model_fields.items() if holds_models(field.annotation))
+
+
 def _keys_set(value: Any) -> int:
     """Object keys the client sent, counted from the validated models (lists of models included)."""
-    if isinstance(value, BaseModel):
-        return sum(1 + _keys_set(getattr(value, name)) for name in value.model_fields_set)
-    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
-        return sum(_keys_set(item) for item in value)
-    return 0
+    if isinstance(value, list):
+        return sum(map(_keys_set, value))
+    sent = value.model_fields_set
+    return len(sent) + sum(_keys_set(getattr(value, name)) for name in _nested_fields(type(value)) if name in sent)
 
 
 def validate_fast(body: bytes, adapter: TypeAdapter) -> BaseModel | None:
