@@ -198,18 +198,54 @@ def test_invalid_port_is_refused_without_a_traceback() -> None:
     assert "port" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_dependencies_run_on_the_event_loop_and_forecasting_in_the_thread_pool() -> None:
-    """A `def` dependency costs a thread hand-off per request; an `async def` forecast would block the loop."""
+def test_dependencies_and_probes_run_on_the_event_loop() -> None:
+    """A `def` dependency costs a thread hand-off per request; probes and /models compute nothing."""
     import inspect
 
     from app import dependencies
-    from app.routers import forecast
+    from app.routers import health, models
 
     getters = [f for name, f in vars(dependencies).items() if name.startswith("get_")]
     assert len(getters) == 3 and all(inspect.iscoroutinefunction(f) for f in getters)
-    assert not inspect.iscoroutinefunction(forecast.forecast)
-    # probes and /models compute nothing: on the loop they answer even while every pool thread forecasts
-    from app.routers import health, models
-
     for endpoint in (health.livez, health.readyz, health.healthz, models.list_models, models.get_model):
         assert inspect.iscoroutinefunction(endpoint), endpoint.__name__
+
+
+def test_small_forecasts_run_on_the_loop_and_larger_ones_in_the_thread_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hand-off to a pool thread costs more than one window's forecast; a batch must not hold the loop."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.routers import forecast
+    from app.settings import Settings
+
+    on_loop: list[bool] = []
+    compute = forecast._compute
+
+    def recording(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # a worker thread has no running loop
+            on_loop.append(False)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(forecast, "_compute", recording)
+    one = {"store": 1, "item": 1, "history": HISTORY}
+    bodies = [
+        one,  # 1 window-day
+        {**one, "horizon": forecast.INLINE_WINDOW_DAYS},
+        {"series": [one] * forecast.INLINE_WINDOW_DAYS},
+        {**one, "horizon": forecast.INLINE_WINDOW_DAYS + 1},
+        {"series": [one] * (forecast.INLINE_WINDOW_DAYS + 1)},
+        {"series": [one] * 1000},
+    ]
+    with TestClient(create_app(Settings(model_variant="lstm16"))) as client:
+        answers = [client.post("/forecast", json=body) for body in bodies]
+    assert [a.status_code for a in answers] == [200] * len(bodies)
+    assert on_loop == [True, True, True, False, False, False]
+    firsts = [a.json()["forecasts"][0] if "series" in b else a.json() for a, b in zip(answers, bodies, strict=True)]
+    day_one = {first["forecast"] for first in firsts}
+    assert len(day_one) == 1  # the same series gets the same next-day forecast on either path
