@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     models_dir: Path = Field(REPO_MODELS_DIR, description="folder holding <variant>.onnx and <variant>.json")
     ort_intra_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads inside one operator")
     ort_inter_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads across operators")
+    batch_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="threads one large batch is split across (slices of 256 windows run at once); "
+        "1 computes a request's slices one after another",
+    )
     forecast_concurrency: int = Field(
         2,
         ge=1,

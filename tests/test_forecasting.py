@@ -59,17 +59,19 @@ def test_threads_calling_at_once_each_get_their_own_answer(loaded: tuple[str, Fo
             np.testing.assert_array_equal(got, expected)
 
 
-def test_sessions_have_explicit_threads_and_no_memory_arena() -> None:
+def test_sessions_have_explicit_threads_and_sleeping_pool_threads() -> None:
     session = open_session(discover(REPO_MODELS_DIR)["lstm16"], Settings(ort_intra_op_threads=2))
     options = session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
-    assert options.enable_cpu_mem_arena is False
+    assert options.enable_cpu_mem_arena is True  # bounded by the slice size: see the next test
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-def test_a_large_batch_does_not_leave_the_process_larger() -> None:
-    """With onnxruntime's arena, one 10,000-window lstm64 call kept ~210 MiB for the life of the process."""
-    forecaster = ready(discover(REPO_MODELS_DIR)["lstm64"], Settings()).forecaster
+@pytest.mark.parametrize("batch_threads", [1, 2])
+def test_a_large_batch_does_not_leave_the_process_larger(batch_threads: int) -> None:
+    """onnxruntime's arena keeps its largest buffers: one whole 10,000-window lstm64 call kept ~210 MiB."""
+    settings = Settings(batch_threads=batch_threads)
+    forecaster = ready(discover(REPO_MODELS_DIR)["lstm64"], settings).forecaster
     process = psutil.Process()
     before = process.memory_info().rss
     windows = sample_windows(10_000, forecaster.window, seed=5)
@@ -87,3 +89,35 @@ def test_a_batch_larger_than_a_slice_equals_its_slices(loaded: tuple[str, Foreca
     for start in (0, CHUNK_WINDOWS, 2 * CHUNK_WINDOWS):
         piece = windows[start : start + CHUNK_WINDOWS]
         np.testing.assert_array_equal(whole[start : start + len(piece)], forecaster.predict(piece))
+
+
+@pytest.mark.parametrize("variant", ["lstm16", "lstm16-int8"])
+def test_slices_on_several_threads_give_the_same_forecasts_in_order(variant: str) -> None:
+    serial = ready(discover(REPO_MODELS_DIR)[variant], Settings(model_variant=variant, batch_threads=1)).forecaster
+    parallel = ready(discover(REPO_MODELS_DIR)[variant], Settings(model_variant=variant, batch_threads=3)).forecaster
+    windows = sample_windows(CHUNK_WINDOWS * 7 + 11, serial.window, seed=8)
+    expected = serial.predict(windows)
+    assert len(np.unique(expected)) > len(windows) // 2
+    for _ in range(3):  # the same slices, so even int8's per-call activation scale is the same
+        np.testing.assert_array_equal(parallel.predict(windows), expected)
+
+
+def test_a_failing_slice_fails_the_whole_batch() -> None:
+    session = open_session(discover(REPO_MODELS_DIR)["lstm16"], Settings())
+
+    class FailsOnThirdSlice:
+        """The real session, except that the slice starting at window 512 raises as onnxruntime would."""
+
+        def __getattr__(self, name: str):
+            return getattr(session, name)
+
+        def run(self, outputs, feed):
+            if feed["history"][0, 0, 0] == 512:
+                raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : slice failed")
+            return session.run(outputs, feed)
+
+    forecaster = Forecaster(FailsOnThirdSlice(), batch_threads=2)
+    windows = np.repeat(np.arange(CHUNK_WINDOWS * 4, dtype=np.float32)[:, None], forecaster.window, axis=1)
+    with pytest.raises(RuntimeError, match="slice failed"):
+        forecaster.predict(windows)
+    assert forecaster.predict(windows[:CHUNK_WINDOWS]).shape == (CHUNK_WINDOWS,)  # and it still serves
