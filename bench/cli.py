@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto", help="auto: wrk if installed")
     p.add_argument("--no-keras", action="store_true", help="skip the Keras side (no TensorFlow needed)")
     p.add_argument("--no-http", action="store_true")
+    p.add_argument(
+        "--profile-seconds", type=float, default=http.HttpConfig.profile_s,
+        help="py-spy sampling of the service per body after its measured loads (0: none)",
+    )  # fmt: skip
     p.add_argument("--compare-ref", help="git ref to measure beside this tree (its models and its service)")
     p.add_argument("--quick", action="store_true", help="tiny configuration: proves the pipeline, measures little")
     return p
@@ -95,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         batch_series=args.batch_series,
         duration_s=args.duration,
         generator=args.generator,
+        profile_s=args.profile_seconds,
     )
     if args.quick:
         inproc_config = replace(
             inproc_config, rounds=2, single_calls=50, tf_function_calls=5, eager_calls=1, batch_sizes=(1, 100),
             batch_rounds=1, batch_work=200,
         )  # fmt: skip
-        http_config = replace(http_config, duration_s=min(args.duration, 1.0), warmup_s=0.2)
+        http_config = replace(
+            http_config, duration_s=min(args.duration, 1.0), warmup_s=0.2, profile_s=min(args.profile_seconds, 1.0)
+        )
 
     command = "shelfcast-bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     results: dict[str, Any] = {"command": command.strip(), "machine": machine.describe(REPO)}
@@ -114,13 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         inproc = inprocess.run(args.models_dir, variants, inproc_config, before_dir=before_models)
         results["in_process"] = [r.to_dict() for r in inproc]
         if not args.no_http:
-            results["http"] = http.run(http_config, logs)
+            results["http"], results["profiles"] = http.run(http_config, logs)
         if tree is not None:
             compare: dict[str, Any] = {"ref": args.compare_ref, "commit": commit}
             if not args.no_http:
                 first = replace(http_config, variants=http_config.variants[:1], workers=(1,))
                 compare["without_packages"] = added_dependencies(tree)
-                compare["http"] = http.run(first, logs, cwd=tree, without=compare["without_packages"])
+                first = replace(first, profile_s=0)
+                compare["http"], _ = http.run(first, logs, cwd=tree, without=compare["without_packages"])
             results["compare"] = compare
     results["training"] = training_time(REPO / "reports" / "benchmark.json", args.models_dir)
     results["targets"] = report.targets(results)

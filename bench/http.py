@@ -8,6 +8,7 @@ the peak RSS during it.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,9 @@ from typing import Any
 from tqdm import tqdm
 
 from app.benchmarking import sample_windows
+from bench import profile
 from bench.loadgen import run_load
-from bench.service import PeakRss, running_service
+from bench.service import PeakRss, Service, running_service
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class HttpConfig:
     duration_s: float = 10.0
     warmup_s: float = 2.0
     generator: str = "auto"
+    profile_s: float = 6.0  # py-spy of the first variant's single worker, per body; 0 for none
 
 
 def bodies(batch_series: int) -> dict[str, tuple[bytes, int]]:
@@ -54,9 +57,10 @@ def _check_answer(url: str, body: bytes, series: int) -> None:
 
 def run(
     config: HttpConfig, log_dir: Path, *, cwd: Path | None = None, without: tuple[str, ...] = ()
-) -> list[dict[str, Any]]:
-    """One row per (variant, workers, body, concurrency); rows of one service share its idle RSS."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per (variant, workers, body, concurrency), and the profiles; rows of one service share its idle RSS."""
     rows: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
     payloads = bodies(config.batch_series)
     steps = len(config.variants) * len(config.workers) * len(payloads) * len(config.concurrency)
     with tqdm(total=steps, desc="http", unit="load") as progress:
@@ -92,4 +96,47 @@ def run(
                                 }
                             )
                             progress.update()
-    return rows
+                    if workers == 1 and variant == config.variants[0] and config.profile_s > 0:
+                        profiles.extend(_profiles(service, variant, payloads, config))
+    return rows, profiles
+
+
+def _sample(pid: int, seconds: float, into: dict[str, str]) -> None:
+    try:
+        into["raw"] = profile.record(pid, seconds)
+    except RuntimeError as exc:
+        into["error"] = str(exc)
+
+
+def _profiles(
+    service: Service, variant: str, payloads: dict[str, tuple[bytes, int]], config: HttpConfig
+) -> list[dict[str, Any]]:
+    """Each body under load again, this time with py-spy sampling the worker (single: top concurrency; batch: 1).
+
+    A separate load from the measured rows, so sampling never touches a reported figure.
+    """
+    if profile.available() is None:
+        return []
+    out = []
+    pid = service.worker_processes()[0].pid
+    for body_name, (body, series) in payloads.items():
+        concurrency = max(config.concurrency) if series == 1 else min(config.concurrency)
+        stacks: dict[str, str] = {}
+        sampler = threading.Thread(target=_sample, args=(pid, config.profile_s, stacks))
+        sampler.start()
+        load = run_load(
+            f"{service.url}/forecast",
+            body,
+            concurrency=concurrency,
+            duration_s=config.profile_s + 1.0,
+            generator=config.generator,
+            warmup_s=0.5,
+        )
+        sampler.join()
+        name = f"{variant}, 1 worker, {body_name}, concurrency {concurrency}"
+        if "raw" in stacks:
+            summary = profile.summarize(name, stacks["raw"]).to_dict()
+            out.append({**summary, "requests_per_s_while_sampled": round(load.requests_per_s, 1)})
+        else:
+            out.append({"name": name, "error": stacks.get("error", "no samples")})
+    return out

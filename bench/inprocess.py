@@ -32,8 +32,21 @@ EAGER = "Keras eager"
 BEFORE = "before: old file, session.run"
 
 
-def ort_batch_path(threads: int) -> str:
-    return f"onnxruntime (service Forecaster), {threads} thread{'s' if threads > 1 else ''}"
+@dataclass(frozen=True)
+class BatchSetup:
+    """How the service's Forecaster may use the cores on one large batch."""
+
+    label: str
+    intra_op_threads: int  # ORT_INTRA_OP_THREADS: onnxruntime splits each operator
+    batch_threads: int  # BATCH_THREADS: the batch's slices run at once
+
+
+ORT_ONE_THREAD = "onnxruntime (service Forecaster), 1 thread"
+BATCH_SETUPS = (
+    BatchSetup(ORT_ONE_THREAD, 1, 1),
+    BatchSetup("onnxruntime (service Forecaster), 2 intra-op threads", 2, 1),
+    BatchSetup("onnxruntime (service Forecaster), 2 slice threads (service default)", 1, 2),
+)
 
 
 TF_BATCH = f"{TF_FUNCTION}, TensorFlow default threads"
@@ -49,7 +62,7 @@ class InProcessConfig:
     batch_rounds: int = 5
     batch_work: int = 20_000  # windows per round and path: 200 calls at batch 100, 2 at 10,000
     batch_calls: int = 200  # at most, per round and path (Keras takes ~1 ms a call at any small batch)
-    threads: tuple[int, ...] = (1, 2)  # onnxruntime intra-op threads for batches; the service default is 1
+    batch_setups: tuple[BatchSetup, ...] = BATCH_SETUPS
     keras: bool = True
 
 
@@ -69,8 +82,13 @@ class VariantResult:
         }
 
 
-def _forecaster(models_dir: Path, name: str, threads: int) -> Forecaster:
-    settings = Settings(models_dir=models_dir, model_variant=name, ort_intra_op_threads=threads)
+def _forecaster(models_dir: Path, name: str, setup: BatchSetup) -> Forecaster:
+    settings = Settings(
+        models_dir=models_dir,
+        model_variant=name,
+        ort_intra_op_threads=setup.intra_op_threads,
+        batch_threads=setup.batch_threads,
+    )
     return ready(discover(models_dir)[name], settings).forecaster
 
 
@@ -110,12 +128,13 @@ def measure(
 ) -> VariantResult:
     result = VariantResult(variant=name)
     window = sample_windows(1, 14, seed=0)
-    serving = {threads: _forecaster(models_dir, name, threads) for threads in config.threads}
+    serving = {setup.label: _forecaster(models_dir, name, setup) for setup in config.batch_setups}
+    one_thread = serving[config.batch_setups[0].label]
     session = _plain_session(_file(models_dir, name))
     old = _plain_session(_file(before_dir, name)) if before_dir is not None else None
     single = {
         ORT_RUN: TimedPath(_run(session, window), config.single_calls),
-        SERVING: TimedPath(lambda: serving[1].predict(window), config.single_calls),
+        SERVING: TimedPath(lambda: one_thread.predict(window), config.single_calls),
     }
     if old is not None:
         single[BEFORE] = TimedPath(_run(old, window), config.single_calls)
@@ -130,8 +149,8 @@ def measure(
         windows = sample_windows(size, 14, seed=size)
         calls = max(1, min(config.batch_calls, config.batch_work // size))
         paths = {
-            ort_batch_path(threads): TimedPath(lambda f=forecaster, w=windows: f.predict(w), calls, 2)
-            for threads, forecaster in serving.items()
+            label: TimedPath(lambda f=forecaster, w=windows: f.predict(w), calls, 2)
+            for label, forecaster in serving.items()
         }
         if old is not None:
             paths[BEFORE] = TimedPath(_run(old, windows), calls, 2)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.inprocess import BEFORE, EAGER, ORT_RUN, SERVING, TF_FUNCTION, ort_batch_path
+from bench.inprocess import BEFORE, EAGER, ORT_ONE_THREAD, ORT_RUN, SERVING, TF_FUNCTION
 from training.artifacts import write_atomic
 
 README_START, README_END = "<!-- performance:start -->", "<!-- performance:end -->"
@@ -87,8 +87,6 @@ def _http_targets(http: list[dict[str, Any]]) -> list[dict[str, Any]]:
         f"HTTP single-series >= {TARGET_HTTP_RPS:,.0f} requests/s at concurrency 64 ({default}, default settings: "
         "1 worker)"
     )
-    batch = _target(f"a batch request >= {TARGET_BATCH_FORECASTS_PER_S:,.0f} forecasts/s end to end ({default}, "
-                    "1 worker, concurrency 1)")  # fmt: skip
     memory = _target(f"service RSS <= 150 MB ({TARGET_RSS_MIB:.1f} MiB) per worker")
     if c1 := _http_row(http, default, 1, "single", 1):
         latency |= {"measured": f"{c1['p50_ms']:.2f} ms", "met": c1["p50_ms"] <= TARGET_HTTP_P50_MS}
@@ -98,22 +96,31 @@ def _http_targets(http: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "measured": f"{c64['requests_per_s']:,.0f} requests/s, {errors} errors",
             "met": c64["requests_per_s"] >= TARGET_HTTP_RPS and not errors,
         }
-    batch_rows = [r for r in http if r["variant"] == default and r["series_per_request"] > 1]
-    if batch_rows and (one := _http_row(http, default, 1, batch_rows[0]["body"], 1)):
-        best = max(batch_rows, key=lambda r: r["forecasts_per_s"])
-        batch |= {
-            "target": batch["target"].replace("a batch request", f"a {one['body']} request"),
-            "measured": f"{one['forecasts_per_s']:,.0f}/s (best: {best['forecasts_per_s']:,.0f}/s with "
-            f"{best['workers']} worker(s) at concurrency {best['concurrency']})",
-            "met": one["forecasts_per_s"] >= TARGET_BATCH_FORECASTS_PER_S,
-        }
+    batches = []  # one row per variant served: the compute behind a batch differs 4x between them
+    for variant in dict.fromkeys(r["variant"] for r in http):
+        rows = [r for r in http if r["variant"] == variant and r["series_per_request"] > 1]
+        one = _http_row(http, variant, 1, rows[0]["body"], 1) if rows else None
+        if one is None:
+            continue
+        best = max(rows, key=lambda r: r["forecasts_per_s"])
+        batches.append(
+            _target(
+                f"a {one['body']} request >= {TARGET_BATCH_FORECASTS_PER_S:,.0f} forecasts/s end to end "
+                f"({variant}, 1 worker, concurrency 1)",
+                f"{one['forecasts_per_s']:,.0f}/s (best: {best['forecasts_per_s']:,.0f}/s with "
+                f"{best['workers']} worker(s) at concurrency {best['concurrency']})",
+                one["forecasts_per_s"] >= TARGET_BATCH_FORECASTS_PER_S,
+            )
+        )
     peaks = [value for r in http for name, value in r["rss_peak_mib"].items() if name.startswith("worker")]
     if peaks:
         memory |= {
             "measured": f"highest worker peak under load: {max(peaks):.1f} MiB",
             "met": max(peaks) <= TARGET_RSS_MIB,
         }
-    return [latency, throughput, batch, memory]
+    if not batches:
+        batches = [_target(f"a batch request >= {TARGET_BATCH_FORECASTS_PER_S:,.0f} forecasts/s end to end")]
+    return [latency, throughput, *batches, memory]
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -207,6 +214,46 @@ def _http_md(http: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+def _profiles_md(profiles: list[dict[str, Any]]) -> list[str]:
+    if not profiles:
+        return ["Not profiled in this run (py-spy is not installed: `pip install py-spy`)."]
+    lines = [
+        "py-spy sampled the worker (250 samples/s, every thread that was not idle) during a separate load "
+        "after the measured rows, so sampling touched no reported figure. Shares are of busy samples: those "
+        "whose top frame is a wait (uvloop polling, a parked pool thread) are counted apart. *Layer*: the code "
+        "on top of the stack (where the CPU was); *own*: a function on top of the stack; *with callees*: "
+        "shelfcast's own functions (`app/`), anywhere in the stack.",
+    ]
+    for prof in profiles:
+        lines += ["", f"**{prof['name']}**"]
+        if "error" in prof:
+            lines += ["", f"Not profiled: {prof['error']}"]
+            continue
+        lines += [
+            f" ({prof['samples']:,} busy samples, {prof['waiting_samples']:,} waiting; "
+            f"{prof['requests_per_s_while_sampled']:,.0f} requests/s while sampled)",
+            "",
+            "| layer | share of samples |",
+            "|---|---|",
+            *(f"| {name} | {_percent(share)} |" for name, share in prof["layers"].items()),
+            "",
+            "| function (own time) | share | function (with callees) | share |",
+            "|---|---|---|---|",
+        ]
+        inclusive = prof["inclusive"]
+        for i, (function, share) in enumerate(prof["own"]):
+            right = inclusive[i] if i < len(inclusive) else ("", None)
+            lines.append(
+                f"| `{function}` | {_percent(share)} | "
+                + (f"`{right[0]}` | {_percent(right[1])} |" if right[1] is not None else " | |")
+            )
+    return lines
+
+
 def _training_md(training: dict[str, Any]) -> list[str]:
     lines = [
         f"`shelfcast-train benchmark` took **{training['wall_seconds'] / 60:.1f} minutes** of wall time "
@@ -237,7 +284,7 @@ def _compare_md(compare: dict[str, Any], inproc: list[dict[str, Any]], http: lis
         if before is None:
             continue
         big_before = row["batch"].get(BEFORE, {}).get("10000")
-        big_after = row["batch"].get(ort_batch_path(1), {}).get("10000")
+        big_after = row["batch"].get(ORT_ONE_THREAD, {}).get("10000")
         b_ms, a_ms = (t and t["p50_us"] / 1000 for t in (big_before, big_after))
         lines.append(
             f"| {row['variant']} | {before['p50_us']:.1f} | {after['p50_us']:.1f} "
@@ -327,6 +374,8 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             *_http_md(http),
         ]
+    if "profiles" in results:
+        lines += ["", "## Where the service's time goes", "", *_profiles_md(results["profiles"])]
     if results.get("training"):
         lines += ["", "## Training time", "", *_training_md(results["training"])]
     if results.get("compare"):

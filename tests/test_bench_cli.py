@@ -45,7 +45,8 @@ def test_every_in_process_path_is_measured_per_variant(quick_report) -> None:
             assert timing["calls"] >= 2 and 0 < timing["p50_us"] <= timing["p99_us"]
         assert set(row["batch"]) == {
             "onnxruntime (service Forecaster), 1 thread",
-            "onnxruntime (service Forecaster), 2 threads",
+            "onnxruntime (service Forecaster), 2 intra-op threads",
+            "onnxruntime (service Forecaster), 2 slice threads (service default)",
             "Keras tf.function, TensorFlow default threads",
             "before: old file, session.run",
         }
@@ -96,6 +97,27 @@ def test_report_states_machine_targets_training_time_and_the_before_after(quick_
         assert heading in markdown
     for target in targets:
         assert target["target"] in markdown and target["target"] in stdout
+
+
+@pytest.mark.slow
+def test_the_service_is_profiled_under_each_body(quick_report) -> None:
+    from bench.profile import available
+
+    results, markdown, _ = quick_report
+    assert "## Where the service's time goes" in markdown
+    if available() is None:
+        assert results["profiles"] == [] and "Not profiled" in markdown
+        return
+    profiles = results["profiles"]
+    assert [p["name"] for p in profiles] == ["lstm16, 1 worker, single series, concurrency 4",
+                                             "lstm16, 1 worker, 50-series batch, concurrency 1"]  # fmt: skip
+    for prof in profiles:
+        assert "error" not in prof, prof.get("error")
+        assert prof["samples"] > 0 and sum(prof["layers"].values()) == pytest.approx(1, abs=0.01)
+        assert prof["own"] and all(0 < share <= 1 for _, share in prof["own"])
+        # the requests were computed, on the loop or in a pool thread, and the profile must have seen it
+        assert any(name.startswith("_compute (forecast.py)") for name, _ in prof["inclusive"])
+        assert f"**{prof['name']}**" in markdown
 
 
 def test_bad_arguments_are_refused_in_one_line(tmp_path: Path) -> None:
