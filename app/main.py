@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,7 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync endpoints run in anyio's default thread pool, 40 threads unless told otherwise: 40 batches
         # computing at once on 2 cores, each holding its buffers (see ForecastAdmission for the numbers).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.forecast_concurrency
+        # Everything alive now (modules, sessions, the app) lives as long as the process: moved out of the
+        # collector's reach, a full collection no longer walks it. A 1,000-series request allocates ~30,000
+        # objects and set off full collections of the whole heap: p99 fell from 60-70 ms to 18 ms, and
+        # requests/s rose 20-50% (lstm16-int8, 1 worker, concurrency 1, wrk).
+        gc.collect()
+        gc.freeze()
         yield
+        gc.unfreeze()
 
     app = FastAPI(
         lifespan=lifespan,
