@@ -249,3 +249,19 @@ def test_small_forecasts_run_on_the_loop_and_larger_ones_in_the_thread_pool(monk
     firsts = [a.json()["forecasts"][0] if "series" in b else a.json() for a, b in zip(answers, bodies, strict=True)]
     day_one = {first["forecast"] for first in firsts}
     assert len(day_one) == 1  # the same series gets the same next-day forecast on either path
+
+
+def test_the_startup_heap_is_frozen_while_serving() -> None:
+    """Full garbage collections then skip the modules and sessions, which live as long as the process."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(Settings(model_variant="lstm16"))) as client:
+        frozen = gc.get_freeze_count()
+        assert client.post("/forecast", json={"store": 1, "item": 1, "history": HISTORY}).status_code == 200
+    assert frozen > 10_000 and gc.get_freeze_count() == 0
