@@ -138,13 +138,17 @@ def validate_fast(body: bytes, adapter: TypeAdapter) -> BaseModel | None:
     return value if len(_KEY.findall(body)) == _keys_set(value) else None
 
 
+AdapterFor = Callable[[bytes], TypeAdapter]
+"""The adapter to try on a body, chosen from its bytes (a union's callable discriminator needs the parsed object)."""
+
+
 class StrictJsonRequest(Request):
-    fast_adapter: TypeAdapter | None = None
+    fast_adapter: AdapterFor | None = None
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            fast = validate_fast(body, self.fast_adapter) if self.fast_adapter is not None else None
+            fast = validate_fast(body, self.fast_adapter(body)) if self.fast_adapter is not None else None
             # a validated model passes FastAPI's own validation untouched (pydantic does not revalidate instances)
             self._json = fast if fast is not None else decode(body)
         return self._json
@@ -153,11 +157,12 @@ class StrictJsonRequest(Request):
 class JsonBodyRoute(APIRoute):
     """An APIRoute whose body must be declared JSON and is parsed by `decode`.
 
-    A subclass may set `fast_adapter` to the body's type: valid bodies are then parsed and validated in
-    one pass (`validate_fast`), and everything else still goes through `decode`.
+    A subclass may set `fast_adapter` to a function of the body's bytes giving the adapter of its type: valid
+    bodies are then parsed and validated in one pass (`validate_fast`), and everything else (a wrong guess
+    included) still goes through `decode`.
     """
 
-    fast_adapter: TypeAdapter | None = None
+    fast_adapter: AdapterFor | None = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

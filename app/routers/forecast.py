@@ -24,9 +24,21 @@ from app.schemas import (
 )
 from app.settings import Settings
 
+SINGLE_BODY, BATCH_BODY = TypeAdapter(SeriesRequest), TypeAdapter(BatchRequest)
+
+
+def body_adapter(body: bytes) -> TypeAdapter:
+    """The body's shape, guessed from its bytes, so pydantic's Rust parser validates it in one pass.
+
+    Through the ForecastRequest union, whose discriminator is a Python function of the parsed object, a
+    1,000-series batch took 3.6 ms instead of 2.7: the JSON was parsed to objects first, then validated.
+    Only a batch has a "series" key; a wrong guess fails validation and takes the slow path.
+    """
+    return BATCH_BODY if b'"series"' in body else SINGLE_BODY
+
 
 class ForecastRoute(JsonBodyRoute):
-    fast_adapter = TypeAdapter(ForecastRequest)
+    fast_adapter = staticmethod(body_adapter)
 
 
 router = APIRouter(tags=["forecast"], route_class=ForecastRoute)
