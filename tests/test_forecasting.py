@@ -121,3 +121,15 @@ def test_a_failing_slice_fails_the_whole_batch() -> None:
     with pytest.raises(RuntimeError, match="slice failed"):
         forecaster.predict(windows)
     assert forecaster.predict(windows[:CHUNK_WINDOWS]).shape == (CHUNK_WINDOWS,)  # and it still serves
+
+
+def test_windows_are_the_last_days_of_each_history_oldest_first(loaded: tuple[str, Forecaster]) -> None:
+    _, forecaster = loaded
+    histories = [list(range(30)), [5.5] * 14, list(range(100, 120))]
+    windows = forecaster.windows(histories)
+    assert windows.dtype == np.float32 and windows.shape == (3, 14)
+    np.testing.assert_array_equal(windows[0], np.arange(16, 30))
+    np.testing.assert_array_equal(windows[1], np.full(14, 5.5))
+    np.testing.assert_array_equal(windows[2], np.arange(106, 120))
+    with pytest.raises(ValueError, match="at least 14"):
+        forecaster.windows([list(range(30)), [1.0] * 13])
