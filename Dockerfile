@@ -31,11 +31,13 @@ RUN chmod -R a=rX /srv/models
 FROM base AS runtime
 # The service is configured by environment variables only (app/settings.py); these are its image defaults.
 # onnxruntime's thread pools are set explicitly: in a container it would size them from the host's cores.
+# BATCH_THREADS: a large batch's slices run on this many threads at once (match the cores a replica gets).
 ENV PATH=/opt/venv/bin:$PATH \
     MODELS_DIR=/srv/models \
     MODEL_VARIANT=lstm64 \
     ORT_INTRA_OP_THREADS=1 \
     ORT_INTER_OP_THREADS=1 \
+    BATCH_THREADS=2 \
     LOG_LEVEL=info
 RUN groupadd --system --gid 10001 shelfcast \
     && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
@@ -50,6 +52,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 # One uvicorn worker per container: `python -m app` validates the configuration, loads the model once (exit 2
 # with a one-line reason if it cannot) and serves in a single process. Scale with replicas, not workers; each
-# replica uses ORT_INTRA_OP_THREADS x ORT_INTER_OP_THREADS cores for inference. Exec form: python is PID 1 and
-# gets the SIGTERM of `docker stop` directly, and uvicorn shuts down gracefully on it.
+# replica uses one core per small forecast and up to BATCH_THREADS cores on a large batch. Exec form: python is
+# PID 1 and gets the SIGTERM of `docker stop` directly, and uvicorn shuts down gracefully on it.
 CMD ["python", "-m", "app", "--host", "0.0.0.0", "--port", "8000"]
