@@ -28,8 +28,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("event loop and thread hand-off", ("asyncio/", "uvloop/", "anyio/", "threading.py", "concurrent/", "queue.py")),
 )
 OTHER = "other"
-# Top frames that mean a thread was waiting, though py-spy counts it active: uvloop polling inside
-# Runner.run (C code under a Python frame), pool threads parked on their queue.
+# Top frames that mean a thread was waiting, though py-spy counts it active: uvloop polling inside Runner.run
+# (C code under a Python frame; an older commit's service under --compare-ref), pool threads parked on their
+# queue. The standard loop's epoll wait releases the GIL and py-spy leaves it out by itself.
 WAITING = frozenset({"Runner.run (runners.py)", "Condition.wait (threading.py)", "_worker (thread.py)"})
 
 

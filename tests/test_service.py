@@ -198,6 +198,21 @@ def test_invalid_port_is_refused_without_a_traceback() -> None:
     assert "port" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_service_runs_on_the_standard_event_loop(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """uvloop's p99 at 64 connections was ~10x asyncio's (see app/__main__.py): `python -m app` must not pick it."""
+    import uvicorn
+
+    from app import __main__ as entry
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("MODEL_VARIANT", "lstm16")
+    assert entry.main(["--workers", str(workers)]) == 0
+    assert len(calls) == 1 and calls[0]["loop"] == "asyncio"
+    assert calls[0].get("workers", 1) == workers
+
+
 def test_dependencies_and_probes_run_on_the_event_loop() -> None:
     """A `def` dependency costs a thread hand-off per request; probes and /models compute nothing."""
     import inspect
