@@ -25,12 +25,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("uvicorn (HTTP protocol)", ("uvicorn/", "httptools/")),
     ("FastAPI and Starlette (routing, middleware, dependencies)", ("fastapi/", "starlette/", "app/limits.py")),
     ("metrics and access log", ("prometheus", "app/observability.py", "logging/")),
-    ("event loop and thread hand-off", ("asyncio/", "uvloop/", "anyio/", "threading.py", "concurrent/", "queue.py")),
+    (
+        "event loop and thread hand-off",
+        ("asyncio/", "selectors.py", "uvloop/", "anyio/", "threading.py", "concurrent/", "queue.py"),
+    ),
 )
 OTHER = "other"
 # Top frames that mean a thread was waiting, though py-spy counts it active: uvloop polling inside Runner.run
 # (C code under a Python frame; an older commit's service under --compare-ref), pool threads parked on their
-# queue. The standard loop's epoll wait releases the GIL and py-spy leaves it out by itself.
+# queue. The standard loop's epoll wait is mostly left out by py-spy itself (an idle system call); what it
+# does sample of `EpollSelector.select` cannot be told apart from the loop's own work, so it counts as loop.
 WAITING = frozenset({"Runner.run (runners.py)", "Condition.wait (threading.py)", "_worker (thread.py)"})
 
 

@@ -224,7 +224,9 @@ def _profiles_md(profiles: list[dict[str, Any]]) -> list[str]:
     lines = [
         "py-spy sampled the worker (250 samples/s, every thread that was not idle) during a separate load "
         "after the measured rows, so sampling touched no reported figure. Shares are of busy samples: those "
-        "whose top frame is a wait (uvloop polling, a parked pool thread) are counted apart. *Layer*: the code "
+        "whose top frame is a wait (a parked pool thread; uvloop's polling in an older commit) are counted apart; "
+        "the event loop's epoll wait is mostly left out by py-spy, and what it samples of it counts as event loop. "
+        "*Layer*: the code "
         "on top of the stack (where the CPU was); *own*: a function on top of the stack; *with callees*: "
         "shelfcast's own functions (`app/`), anywhere in the stack.",
     ]

@@ -50,6 +50,7 @@ def test_an_empty_recording_gives_an_empty_profile() -> None:
         ("/venv/lib/python3.11/site-packages/uvicorn/protocols/http/httptools_impl.py", "uvicorn (HTTP protocol)"),
         ("site-packages/starlette/routing.py", "FastAPI and Starlette (routing, middleware, dependencies)"),
         ("/work/main/app/observability.py", "metrics and access log"),
+        ("/root/.pyenv/versions/3.11.7/lib/python3.11/selectors.py", "event loop and thread hand-off"),
         ("/usr/lib/python3.11/json/decoder.py", OTHER),
     ],
 )  # fmt: skip
