@@ -41,8 +41,12 @@ def _git(repo: Path, *args: str) -> str | None:
     return done.stdout.strip()
 
 
+# What a run writes itself: a tree is not "changed" for having a previous run's report in it.
+OWN_OUTPUTS = ("reports/performance.md", "reports/performance.json", "README.md")
+
+
 def describe(repo: Path) -> dict[str, Any]:
-    status = _git(repo, "status", "--porcelain")
+    status = _git(repo, "status", "--porcelain", "--", ".", *(f":(exclude){path}" for path in OWN_OUTPUTS))
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu": _cpu_model(),

@@ -152,3 +152,22 @@ def test_an_older_tree_runs_without_the_serving_packages_it_did_not_declare(tmp_
     assert "Application startup complete" in log
     probe = [sys.executable, "-c", "import sys; sys.modules.update(dict.fromkeys(['httptools'])); import httptools"]
     assert subprocess.run(probe, capture_output=True).returncode != 0  # the mechanism: None in sys.modules
+
+
+def test_a_tree_is_changed_only_by_files_the_run_does_not_write_itself(tmp_path: Path) -> None:
+    from bench.machine import describe
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "README.md").write_text("readme\n")
+    (tmp_path / "app.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "start")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "performance.md").write_text("# an earlier run\n")
+    (tmp_path / "README.md").write_text("readme with an earlier run's targets\n")
+    assert describe(tmp_path)["git_dirty"] is False
+    (tmp_path / "app.py").write_text("x = 2\n")
+    assert describe(tmp_path)["git_dirty"] is True
