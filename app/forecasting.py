@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from itertools import chain
 
 import numpy as np
@@ -21,6 +21,23 @@ import onnxruntime as ort
 # in slices it keeps a slice's worth. Measured (lstm64, 1 thread, no arena): 292 ms whole, 105 ms in
 # slices of 256 (128-1,024 within 15%); lstm16 at 10,000 windows: 53 ms whole, 26-31 ms in slices.
 CHUNK_WINDOWS = 256
+# From this many windows a batch is split in two or more slices even when it would fit in one, so both
+# cores work on it: lstm64 x 100 windows took 0.76 ms in one call and 0.53 in two halves on two threads;
+# below ~64 windows the hand-off to a second thread costs more than it saves.
+SPLIT_MIN_WINDOWS = 96
+
+
+def slices(n: int) -> list[tuple[int, int]]:
+    """(start, stop) of each onnxruntime call for a batch of n windows: an even number of equal slices.
+
+    The grid depends on n alone, never on the thread count, so a window's forecast does not depend on
+    BATCH_THREADS: int8 models quantize each call's input with that call's own scale.
+    """
+    if n < SPLIT_MIN_WINDOWS:
+        return [(0, n)]
+    count = 2 * -(-n // (2 * CHUNK_WINDOWS))
+    size = -(-n // count)
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 class _SingleWindowBinding:
@@ -44,14 +61,17 @@ class _SingleWindowBinding:
 class Forecaster:
     """Wraps one shared session; onnxruntime's `run` is thread-safe, so requests share it.
 
-    With `batch_threads` > 1, the slices of a large batch run on that many threads at once. Slices are
-    independent, so this scales better than onnxruntime's intra-op threads, which split each LSTM step
-    and wait for each other 14 times a call: lstm16 x 10,000 windows took 26 ms with 2 intra-op
-    threads and 15-21 ms with slices on 2 threads (run releases the GIL).
+    With `batch_threads` > 1, the slices of a batch run on that many threads at once, the calling thread
+    among them. Slices are independent, so this scales better than onnxruntime's intra-op threads, which
+    split each LSTM step and wait for each other 14 times a call: lstm16 x 10,000 windows took 26 ms with
+    2 intra-op threads and 15-21 ms with slices on 2 threads (run releases the GIL).
     """
 
     def __init__(self, session: ort.InferenceSession, batch_threads: int = 1):
         self._session = session
+        self._threads = batch_threads
+        # a request uses batch_threads - 1 helpers besides its own thread; at the default of 2, this pool
+        # has one for each of FORECAST_CONCURRENCY's default 2 requests at once
         self._pool = ThreadPoolExecutor(batch_threads, thread_name_prefix="slices") if batch_threads > 1 else None
         model_input = session.get_inputs()[0]
         self._input_name = model_input.name
@@ -74,21 +94,29 @@ class Forecaster:
             self._session.run_with_iobinding(single.binding)
             return single.forecast[:, 0].copy()  # the buffer is reused by this thread's next call
         batch = windows.reshape(len(windows), self.window, 1)
-        if len(batch) <= CHUNK_WINDOWS:
+        grid = slices(len(batch))
+        if len(grid) == 1:
             return self._session.run(self._output_names, {self._input_name: batch})[0][:, 0]
         out = np.empty(len(batch), dtype=np.float32)
 
-        def run_slice(start: int) -> None:
-            chunk = batch[start : start + CHUNK_WINDOWS]
-            out[start : start + len(chunk)] = self._session.run(self._output_names, {self._input_name: chunk})[0][:, 0]
+        def run_slices(group: Sequence[tuple[int, int]]) -> None:
+            for start, stop in group:
+                feed = {self._input_name: batch[start:stop]}
+                out[start:stop] = self._session.run(self._output_names, feed)[0][:, 0]
 
-        starts = range(0, len(batch), CHUNK_WINDOWS)
         if self._pool is None:
-            for start in starts:
-                run_slice(start)
-        else:
-            for done in self._pool.map(run_slice, starts):  # re-raises a slice's error here
-                del done
+            run_slices(grid)
+            return out
+        # contiguous groups, one per thread; this thread computes the first instead of waiting idle
+        size = -(-len(grid) // self._threads)
+        groups = [grid[i : i + size] for i in range(0, len(grid), size)]
+        others = [self._pool.submit(run_slices, group) for group in groups[1:]]
+        try:
+            run_slices(groups[0])
+        finally:
+            wait(others)  # none still writes into `out` once this returns or raises
+        for other in others:
+            other.result()  # re-raises a slice's error here
         return out
 
     def windows(self, histories: Sequence[Sequence[float]]) -> np.ndarray:

@@ -23,8 +23,8 @@ class Settings(BaseSettings):
         2,
         ge=1,
         le=64,
-        description="threads one large batch is split across (slices of 256 windows run at once); "
-        "1 computes a request's slices one after another",
+        description="threads a batch of 96 or more windows is split across, the request's own among them "
+        "(slices of at most 256 windows run at once); 1 computes a request's slices one after another",
     )
     forecast_concurrency: int = Field(
         2,

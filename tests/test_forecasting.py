@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from app.benchmarking import sample_windows
-from app.forecasting import CHUNK_WINDOWS, Forecaster
+from app.forecasting import CHUNK_WINDOWS, SPLIT_MIN_WINDOWS, Forecaster, slices
 from app.registry import discover, open_session, ready
 from app.settings import REPO_MODELS_DIR, Settings
 
@@ -81,21 +81,34 @@ def test_a_large_batch_does_not_leave_the_process_larger(batch_threads: int) -> 
     assert grown_mib < 80, f"RSS grew {grown_mib:.0f} MiB"
 
 
-def test_a_batch_larger_than_a_slice_equals_its_slices(loaded: tuple[str, Forecaster]) -> None:
-    _, forecaster = loaded
+def test_a_batch_larger_than_a_slice_equals_one_session_call_per_slice(loaded: tuple[str, Forecaster]) -> None:
+    variant, forecaster = loaded
+    session = open_session(discover(REPO_MODELS_DIR)[variant], Settings())
     windows = sample_windows(CHUNK_WINDOWS * 2 + 37, forecaster.window, seed=6)
     whole = forecaster.predict(windows)
     assert whole.shape == (len(windows),) and whole.dtype == np.float32
-    for start in (0, CHUNK_WINDOWS, 2 * CHUNK_WINDOWS):
-        piece = windows[start : start + CHUNK_WINDOWS]
-        np.testing.assert_array_equal(whole[start : start + len(piece)], forecaster.predict(piece))
+    for start, stop in slices(len(windows)):
+        piece = session.run(None, {"history": windows[start:stop, :, None]})[0][:, 0]
+        np.testing.assert_array_equal(whole[start:stop], piece)
 
 
+@pytest.mark.parametrize("n", [2, SPLIT_MIN_WINDOWS - 1, SPLIT_MIN_WINDOWS, 257, 1_000, 10_001])
+def test_slices_cover_the_batch_in_an_even_number_of_equal_calls_no_larger_than_a_slice(n: int) -> None:
+    grid = slices(n)
+    assert [start for start, _ in grid] == [0, *(stop for _, stop in grid[:-1])] and grid[-1][1] == n
+    sizes = [stop - start for start, stop in grid]
+    if n < SPLIT_MIN_WINDOWS:
+        assert grid == [(0, n)]  # a hand-off to a second thread would cost more than it saves
+    else:
+        assert len(grid) % 2 == 0 and max(sizes) <= CHUNK_WINDOWS and max(sizes) - min(sizes) <= len(grid)
+
+
+@pytest.mark.parametrize("n", [SPLIT_MIN_WINDOWS + 4, CHUNK_WINDOWS * 7 + 11])
 @pytest.mark.parametrize("variant", ["lstm16", "lstm16-int8"])
-def test_slices_on_several_threads_give_the_same_forecasts_in_order(variant: str) -> None:
+def test_slices_on_several_threads_give_the_same_forecasts_in_order(variant: str, n: int) -> None:
     serial = ready(discover(REPO_MODELS_DIR)[variant], Settings(model_variant=variant, batch_threads=1)).forecaster
     parallel = ready(discover(REPO_MODELS_DIR)[variant], Settings(model_variant=variant, batch_threads=3)).forecaster
-    windows = sample_windows(CHUNK_WINDOWS * 7 + 11, serial.window, seed=8)
+    windows = sample_windows(n, serial.window, seed=8)
     expected = serial.predict(windows)
     assert len(np.unique(expected)) > len(windows) // 2
     for _ in range(3):  # the same slices, so even int8's per-call activation scale is the same
