@@ -340,6 +340,12 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---|",
         *(f"| {t['target']} | {t['measured']} | {_met(t['met'])} |" for t in results["targets"]),
     ]
+    if any(t["met"] is False for t in results["targets"]):
+        lines += [
+            "",
+            "A missed target's profile is under \"Where the service's time goes\" below; the README's "
+            "Performance section says what is left, why, and the next step.",
+        ]
     inproc = results.get("in_process", [])
     if inproc:
         keras_note = next((r["keras_weights"] for r in inproc if r.get("keras_weights")), None)

@@ -97,6 +97,8 @@ def test_report_states_machine_targets_training_time_and_the_before_after(quick_
         assert heading in markdown
     for target in targets:
         assert target["target"] in markdown and target["target"] in stdout
+    missed = any(t["met"] is False for t in targets)
+    assert ("the README's Performance section says what is left" in markdown) == missed
 
 
 @pytest.mark.slow
