@@ -48,6 +48,7 @@ class SeriesRequest(BaseModel):
         Field(
             min_length=WINDOW,
             max_length=MAX_HISTORY_DAYS,
+            fail_fast=True,  # the first bad day is reported, not every one: 366 errors per series add up
             description=f"daily unit sales, oldest first; {WINDOW} to {MAX_HISTORY_DAYS} days, the last {WINDOW} used",
         ),
     ]

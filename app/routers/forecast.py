@@ -39,6 +39,7 @@ def body_adapter(body: bytes) -> TypeAdapter:
 
 class ForecastRoute(JsonBodyRoute):
     fast_adapter = staticmethod(body_adapter)
+    full_adapter = TypeAdapter(ForecastRequest)
 
 
 router = APIRouter(tags=["forecast"], route_class=ForecastRoute)
