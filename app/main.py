@@ -47,9 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     errors.install(app)
     openapi.install(app, registry, settings)
-    app.state.telemetry = observability.install(app)
-    app.add_middleware(ForecastAdmission, limit=settings.forecast_concurrency)
+    app.add_middleware(
+        ForecastAdmission, limit=settings.forecast_concurrency, body_timeout_s=settings.body_timeout_seconds
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # added last, so outermost: it counts, times and logs what the client got (a 408 or 413 included),
+    # and the time a forecast waited for admission
+    app.state.telemetry = observability.install(app)
     app.state.ready = True  # every session loaded and warmed up above
     return app
 

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         description="forecast requests read and computed at once per worker (also its thread pool's size); "
         "later ones wait unread, so memory holds this many batches, not one per connection",
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="an admitted forecast request must send its whole body within this, or it gets 408 and "
+        "frees its FORECAST_CONCURRENCY slot",
+    )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="any case")
     max_batch_series: int = Field(10_000, ge=1, le=100_000, description="series per /forecast request")
     benchmark_enabled: bool = Field(True, description="false turns GET /benchmark off (403)")

@@ -60,3 +60,34 @@ def test_probes_and_other_routes_never_wait_behind_forecasts() -> None:
 
     recorder = asyncio.run(scenario())
     assert recorder.most == 1 + 8  # one forecast, and every probe and /models call beside it
+
+
+def test_a_stalled_body_gets_a_408_and_frees_its_slot_for_the_next_forecast() -> None:
+    """Two clients that sent headers and one byte once held both slots; every other forecast waited."""
+    import json
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    from tests.conftest import HISTORY, service_process
+
+    env = {"FORECAST_CONCURRENCY": "1", "BODY_TIMEOUT_SECONDS": "1", "MODEL_VARIANT": "lstm16"}
+    with service_process(env) as (client, output):
+        address = urlsplit(str(client.base_url))
+        stalled = socket.create_connection((address.hostname, address.port), timeout=60)
+        stalled.sendall(
+            b"POST /forecast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        answer = client.post("/forecast", json={"store": 1, "item": 1, "history": HISTORY})  # waits for the slot
+        assert answer.status_code == 200 and answer.json()["forecast"] > 0
+        reply = stalled.recv(4096).decode()
+        stalled.close()
+        assert reply.startswith("HTTP/1.1 408 ") and "connection: close" in reply.lower()
+        assert json.loads(reply.split("\r\n\r\n", 1)[1])["detail"].startswith("the request body did not arrive")
+        counted = 'http_requests_total{handler="/forecast",method="POST",status="408"} 1.0'
+        for _ in range(100):  # the 408 is counted and logged once the app has answered the disconnect
+            if counted in client.get("/metrics").text and any('"status":408' in line for line in output):
+                break
+            time.sleep(0.05)
+        assert counted in client.get("/metrics").text
+        assert any('"status":408' in line for line in output)
