@@ -207,9 +207,11 @@ def _http_md(http: list[dict[str, Any]]) -> list[str]:
         errors = sum(r["errors"].values())
         idle = ", ".join(f"{k} {v:.0f}" for k, v in r["rss_idle_mib"].items())
         peak = ", ".join(f"{k} {v:.0f}" for k, v in r["rss_peak_mib"].items())
+        # a row in which no request finished has no latency to show, only the fact
+        p50, p99 = (f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}") if r.get("requests", 1) else ("none answered", "-")
         lines.append(
             f"| {r['variant']} | {r['workers']} | {r['body']} | {r['concurrency']} | {r['requests_per_s']:,.0f} "
-            f"| {r['forecasts_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {errors} | {idle} | {peak} |"
+            f"| {r['forecasts_per_s']:,.0f} | {p50} | {p99} | {errors} | {idle} | {peak} |"
         )
     return lines
 
@@ -259,7 +261,7 @@ def _profiles_md(profiles: list[dict[str, Any]]) -> list[str]:
 def _training_md(training: dict[str, Any]) -> list[str]:
     lines = [
         f"`shelfcast-train benchmark` took **{training['wall_seconds'] / 60:.1f} minutes** of wall time "
-        f"(from `{training['source']}`): every variant, 3 seeds each, on the same machine.",
+        f"in its own run (read from `{training['source']}`, not rerun here): every variant, 3 seeds each.",
         "",
         "| variant | derived from | seconds per run (train or derive, export, measure) |",
         "|---|---|---|",
@@ -322,13 +324,22 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# shelfcast performance",
         "",
-        "Written by the command below; every figure comes from one run of it on the machine described. "
-        "Latencies are percentiles over many calls after a warm-up. Ratios compare paths measured side by side "
-        "in this run.",
+        "Written by the command below; every figure comes from one run of it on the machine described, except "
+        "the training time, read from the training benchmark's own report. Latencies are percentiles over many "
+        "calls after a warm-up. Ratios compare paths measured side by side in this run.",
         "",
         "```",
         results["command"],
         "```",
+        *(
+            [
+                "",
+                "**`--quick`**: a tiny configuration that proves the pipeline works; its figures are not "
+                "representative (rows last a second, a slow row may answer nothing).",
+            ]
+            if "--quick" in results["command"].split()
+            else []
+        ),
         "",
         "## Machine",
         "",

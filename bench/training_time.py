@@ -22,8 +22,12 @@ def training_time(benchmark_json: Path, models_dir: Path) -> dict[str, Any] | No
             "seconds_per_run": seconds,
             "derived_from": row.get("derived_from"),
         }
+    try:  # as the repo names it, not as this machine's folders do
+        source = str(benchmark_json.resolve().relative_to(models_dir.resolve().parent))
+    except ValueError:
+        source = str(benchmark_json)
     return {
-        "source": str(benchmark_json),
+        "source": source,
         "wall_seconds": round(report["seconds"], 1),
         "windows": report.get("data", {}).get("train_windows"),
         "per_variant": per_variant,

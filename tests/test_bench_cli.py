@@ -97,6 +97,10 @@ def test_report_states_machine_targets_training_time_and_the_before_after(quick_
         assert heading in markdown
     for target in targets:
         assert target["target"] in markdown and target["target"] in stdout
+    assert "**`--quick`**" in markdown and "not representative" in markdown
+    assert results["training"]["source"] == "reports/benchmark.json"  # not this machine's folders
+    unanswered = [r for r in results["http"] if r["requests"] == 0]
+    assert markdown.count("| none answered | - |") == len(unanswered)
     missed = any(t["met"] is False for t in targets)
     assert ("the README's Performance section says what is left" in markdown) == missed
 
