@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 import uvicorn
@@ -31,6 +32,21 @@ def _workers(text: str) -> int:
     return int(text)
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, found before the models load, not after."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror}"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {host}:{port}: {exc.strerror} (pick another with --port)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description="Serve shelfcast forecasts.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -42,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         help="uvicorn worker processes (default 1); each loads its own sessions and answers on the same port",
     )
     args = parser.parse_args(argv)
+    if problem := _cannot_listen(args.host, args.port):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         settings = Settings()
         app = create_app(settings)

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import HISTORY, MODELS, REPO, run_app_expecting_failure
+from tests.conftest import HISTORY, MODELS, REPO, free_port, run_app_expecting_failure
 
 
 def test_forecast_answers_with_a_plausible_value(service: httpx.Client) -> None:
@@ -193,6 +193,21 @@ def test_empty_models_dir_setting_is_refused() -> None:
     assert "MODELS_DIR" in result.stderr
 
 
+def test_a_port_in_use_is_refused_at_once_in_one_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "app", "--port", str(port)], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                                                  "(pick another with --port)"]  # fmt: skip
+
+
 def test_invalid_port_is_refused_without_a_traceback() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "--port", "99999"], cwd=REPO, capture_output=True, text=True, timeout=120
@@ -211,7 +226,7 @@ def test_the_service_runs_on_the_standard_event_loop(monkeypatch: pytest.MonkeyP
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
     monkeypatch.setenv("MODEL_VARIANT", "lstm16")
-    assert entry.main(["--workers", str(workers)]) == 0
+    assert entry.main(["--workers", str(workers), "--port", str(free_port())]) == 0
     assert len(calls) == 1 and calls[0]["loop"] == "asyncio"
     assert calls[0].get("workers", 1) == workers
 
