@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 access_log = logging.getLogger("shelfcast.access")
 
 METRICS_PATH = "/metrics"
+# nginx's status for a client that closed the connection before its answer: counted apart from the 4xx
+# a client did receive (wrk's stopping connections were logged as 400s)
+CLIENT_CLOSED_REQUEST = 499
 # seconds; a single forecast takes ~1 ms end to end, a 10,000-series batch up to a few seconds
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -59,7 +62,10 @@ def _handler(scope: Scope) -> str:
 
 
 class RequestTelemetry:
-    """Counts, times and logs every HTTP request but /metrics (method, path, status, duration_ms, client)."""
+    """Counts, times and logs every HTTP request but /metrics (method, path, status, duration_ms, client).
+
+    The status is the one the client got; 499 when it closed the connection before any answer.
+    """
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry):
         self.app = app
@@ -71,16 +77,26 @@ class RequestTelemetry:
             return
         started = time.perf_counter()
         status = 500
+        answered = gone = False
+
+        async def watching_receive() -> Message:
+            nonlocal gone
+            message = await receive()
+            if message["type"] == "http.disconnect" and not answered:
+                gone = True  # the client left first: whatever the app answers (FastAPI says 400) reaches nobody
+            return message
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            await self.app(scope, watching_receive, recording_send)
         finally:
+            if gone:
+                status = CLIENT_CLOSED_REQUEST
             seconds = time.perf_counter() - started
             method, handler = scope["method"], _handler(scope)
             self.telemetry.requests.labels(handler, method, str(status)).inc()

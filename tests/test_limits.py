@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from app.limits import ForecastAdmission
 
 
@@ -91,3 +93,27 @@ def test_a_stalled_body_gets_a_408_and_frees_its_slot_for_the_next_forecast() ->
             time.sleep(0.05)
         assert counted in client.get("/metrics").text
         assert any('"status":408' in line for line in output)
+
+
+@pytest.mark.parametrize(("disconnect_first", "counted"), [(True, "499"), (False, "400")])
+def test_a_client_that_left_before_its_answer_is_counted_as_499(disconnect_first: bool, counted: str) -> None:
+    from app.observability import RequestTelemetry, Telemetry
+
+    async def app(scope, receive, send) -> None:
+        await receive()  # a body-reading app learns of the disconnect here, then answers 400 to no one
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive():
+        if disconnect_first:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": b"{", "more_body": False}
+
+    async def send(message) -> None:
+        pass
+
+    telemetry = Telemetry()
+    scope = {"type": "http", "method": "POST", "path": "/forecast", "headers": [], "client": ("127.0.0.1", 1)}
+    asyncio.run(RequestTelemetry(app, telemetry)(scope, receive, send))
+    labels = {"handler": "none", "method": "POST", "status": counted}
+    assert telemetry.registry.get_sample_value("http_requests_total", labels) == 1.0
