@@ -66,7 +66,11 @@ def capped(errors: list[dict], total: int | None = None) -> list[dict]:
     if total > MAX_PROBLEMS:
         more = total - MAX_PROBLEMS
         shown_problems.append(
-            {"loc": ["body"], "msg": f"and {more} more problems like these, not listed", "type": "too_many_errors"}
+            {
+                "loc": shown_problems[0]["loc"][:1],  # where they are: the body, the query
+                "msg": f"and {more} more problems like these, not listed",
+                "type": "too_many_errors",
+            }
         )
     return shown_problems
 

@@ -37,7 +37,18 @@ class DuplicateKey(ValueError):
         self.key = key
 
 
+# No request body here has objects with more fields than this: refusing larger ones while parsing keeps an
+# object of a million unknown keys from becoming a million validation errors.
+MAX_OBJECT_KEYS = 16
+
+
+class TooManyKeys(ValueError):
+    pass
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len(pairs) > MAX_OBJECT_KEYS:
+        raise TooManyKeys(len(pairs))
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
@@ -59,6 +70,11 @@ def decode(body: bytes) -> Any:
     """Parse a JSON body, or raise a 422 HTTPException naming what is wrong with it."""
     try:
         return json.loads(body, object_pairs_hook=_unique_keys)
+    except TooManyKeys as exc:
+        raise _unprocessable(
+            f"a JSON object with {exc.args[0]} keys: no object in this body has more than {MAX_OBJECT_KEYS} fields",
+            "json_too_many_keys",
+        ) from None
     except DuplicateKey as exc:
         raise _unprocessable(
             f"duplicate key {shown(exc.key)!r} in a JSON object: each field may appear only once",
@@ -136,11 +152,14 @@ def validate_fast(body: bytes, adapter: TypeAdapter) -> BaseModel | None:
     """
     if b"\\" in body:
         return None
+    keys = len(_KEY.findall(body))
+    if keys > MAX_OBJECT_KEYS * body.count(b"{"):  # an object too big to be valid: `decode` says which
+        return None
     try:
         value = adapter.validate_json(body)
     except ValidationError:
         return None
-    return value if len(_KEY.findall(body)) == _keys_set(value) else None
+    return value if keys == _keys_set(value) else None
 
 
 AdapterFor = Callable[[bytes], TypeAdapter]

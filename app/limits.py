@@ -70,7 +70,7 @@ class ForecastAdmission:
     forecast waited, for minutes, while the probes still said the worker was fine.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, body_timeout_s: float = 30.0, path: str = "/forecast"):
+    def __init__(self, app: ASGIApp, limit: int, body_timeout_s: float = 10.0, path: str = "/forecast"):
         self.app = app
         self.path = path
         self.body_timeout_s = body_timeout_s

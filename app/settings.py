@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.schemas import MAX_SERIES_PER_BODY
+
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -34,14 +36,14 @@ class Settings(BaseSettings):
         "later ones wait unread, so memory holds this many batches, not one per connection",
     )
     body_timeout_seconds: float = Field(
-        30.0,
+        10.0,
         gt=0,
         le=3600,
         description="an admitted forecast request must send its whole body within this, or it gets 408 and "
         "frees its FORECAST_CONCURRENCY slot",
     )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$", description="any case")
-    max_batch_series: int = Field(10_000, ge=1, le=100_000, description="series per /forecast request")
+    max_batch_series: int = Field(10_000, ge=1, le=MAX_SERIES_PER_BODY, description="series per /forecast request")
     benchmark_enabled: bool = Field(True, description="false turns GET /benchmark off (403)")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies get 413 unread")
 

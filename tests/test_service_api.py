@@ -217,24 +217,45 @@ def test_workers_must_be_a_positive_count() -> None:
     assert "--workers" in result.stderr and "1-64" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_batch_bad_everywhere_gets_the_first_problems_and_a_count_of_the_rest(api: httpx.Client) -> None:
+def test_a_batch_bad_everywhere_is_answered_with_its_first_bad_series(api: httpx.Client) -> None:
     """Bad fields in each of 10,000 series once answered 1.2 million problems (125 MB, 16 s on the loop)."""
-    from app.errors import MAX_PROBLEMS
     from app.jsonbody import OFF_LOOP_BYTES
 
     body = json.dumps({"series": [{"store": "x", "item": 1, "history": ["a"] * 30} for _ in range(10_000)]})
     assert len(body) > OFF_LOOP_BYTES  # validated on a pool thread
     answer = api.post("/forecast", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422
-    detail = answer.json()["detail"]
-    assert len(detail) == MAX_PROBLEMS + 1
-    assert detail[0] == {"loc": ["body", "series", 0, "store"], "msg": "Input should be a valid integer",
-                         "type": "int_type"}  # fmt: skip
-    # the first bad day of a history only, not all 30
-    assert [d["loc"] for d in detail[:4]][1:3] == [["body", "series", 0, "history", 0], ["body", "series", 1, "store"]]
-    assert detail[-1] == {"loc": ["body"], "msg": f"and {20_000 - MAX_PROBLEMS} more problems like these, not listed",
-                          "type": "too_many_errors"}  # fmt: skip
+    assert [(d["loc"], d["type"]) for d in answer.json()["detail"]] == [
+        (["body", "series", 0, "store"], "int_type"),
+        (["body", "series", 0, "history", 0], "float_type"),  # its first bad day, not all 30
+    ]
     assert api.get("/livez").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ('{"series":[' + ",".join(["{}"] * 500_000) + "]}", "missing"),  # past the ceiling: stops at the first
+        ('{"store":1,"item":1,"history":[1],' + ",".join(f'"k{i}":0' for i in range(100_000)) + "}",
+         "json_too_many_keys"),
+    ],
+)  # fmt: skip
+def test_bodies_built_to_make_errors_get_one_or_a_few(api: httpx.Client, body: str, kind: str) -> None:
+    answer = api.post("/forecast", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert 1 <= len(detail) <= 3 and detail[0]["type"] == kind
+
+
+def test_an_answer_lists_at_most_max_problems_and_counts_the_rest() -> None:
+    from app.errors import MAX_PROBLEMS, capped
+
+    errors = [{"loc": ("query", "n"), "msg": "bad", "type": "int_type"}] * (MAX_PROBLEMS + 7)
+    listed = capped(errors)
+    assert len(listed) == MAX_PROBLEMS + 1 and listed[0]["loc"] == ["query", "n"]
+    more = {"loc": ["query"], "msg": "and 7 more problems like these, not listed", "type": "too_many_errors"}
+    assert listed[-1] == more
+    assert capped(errors[:3]) == listed[:3]
 
 
 def test_a_large_valid_body_with_escapes_takes_the_slow_path_and_is_answered(api: httpx.Client) -> None:
