@@ -59,12 +59,11 @@ def _problem(error: dict) -> dict:
     return problem
 
 
-def capped(errors: list[dict], total: int | None = None) -> list[dict]:
+def capped(errors: list[dict]) -> list[dict]:
     """The first MAX_PROBLEMS errors as problems, then one saying how many more there were."""
-    total = len(errors) if total is None else total
     shown_problems = [_problem(e) for e in errors[:MAX_PROBLEMS]]
-    if total > MAX_PROBLEMS:
-        more = total - MAX_PROBLEMS
+    if len(errors) > MAX_PROBLEMS:
+        more = len(errors) - MAX_PROBLEMS
         shown_problems.append(
             {
                 "loc": shown_problems[0]["loc"][:1],  # where they are: the body, the query

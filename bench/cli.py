@@ -125,9 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if tree is not None:
             compare: dict[str, Any] = {"ref": args.compare_ref, "commit": commit}
             if not args.no_http:
-                first = replace(http_config, variants=http_config.variants[:1], workers=(1,))
+                first = replace(http_config, variants=http_config.variants[:1], workers=(1,), profile_s=0)
                 compare["without_packages"] = added_dependencies(tree)
-                first = replace(first, profile_s=0)
                 compare["http"], _ = http.run(first, logs, cwd=tree, without=compare["without_packages"])
             results["compare"] = compare
     results["training"] = training_time(REPO / "reports" / "benchmark.json", args.models_dir)
